@@ -1,0 +1,68 @@
+// Package cable is an ActionCable server: it speaks actioncable-v1-json,
+// the protocol of Rails' ActionCable, to the official @rails/actioncable
+// client and to Turbo's <turbo-cable-stream-source>, and runs channels
+// written in Go.
+//
+// # Getting started
+//
+// A Server is an http.Handler. Register channel types under the Ruby class
+// name clients put in their identifiers, and mount the server:
+//
+//	srv := &cable.Server{}
+//	srv.Handle("ChatChannel", func() cable.Channel { return &Chat{Broadcaster: srv} })
+//	http.Handle("/cable", srv)
+//
+// A Channel is the Go form of an ActionCable::Channel::Base subclass: its
+// Subscribed, Unsubscribed and Perform hooks receive a *Subscription that
+// offers what a Rails channel has: params (DecodeParams), stream_from
+// (StreamFrom), stream_for (StreamFor), stop_stream_from (StopStream),
+// stop_all_streams, transmit, reject and periodically. An Authenticator
+// plays the connection's connect and identified_by; Server.Broadcast is
+// ActionCable.server.broadcast and Server.Disconnect is
+// remote_connections.where(...).disconnect.
+//
+// # Compatibility
+//
+// Frames are those Rails writes, byte for byte: keys in Rails' order, <, >
+// and & escaped as ActiveSupport::JSON does, disconnect frames always with
+// a reason and a reconnect flag. Broadcast payloads stay JSON text, so
+// large integers survive. Bad commands are logged and never answered with
+// an error frame; the connection stays open, as in Rails. Three choices
+// differ from Rails on purpose: a connection's commands run in the order
+// they arrived (Rails runs them on a thread pool); a subscription to an
+// unknown channel is rejected (Rails only logs it, and the official client
+// then re-sends it every 500 ms forever); and a subscription whose
+// Subscribed fails is rejected rather than left unconfirmed.
+//
+// # Pub/sub
+//
+// Broadcasts travel through a PubSub. The default, MemoryPubSub, serves
+// one process. RedisPubSub speaks the wire format of Rails' redis adapter,
+// so Rails processes and gocable nodes broadcast to each other. Delivery
+// is at most once.
+//
+// # Concurrency
+//
+// Every connection is served by one goroutine that the Server starts
+// after the upgrade (ServeHTTP then returns, so net/http's buffers are
+// freed) and that Shutdown waits for. It reads frames and waits, before it
+// ends, for the two goroutines it may start: a writer, which runs only while frames are queued for the
+// client, and a command goroutine, which runs only while commands or timer
+// ticks are queued. So an idle connection costs one goroutine, and nothing
+// outlives its connection.
+//
+// All calls into one connection's channels (Subscribed, Unsubscribed,
+// Perform and periodic timers) run one at a time, in the order their
+// causes arrived, so channel values need no locks of their own.
+//
+// Writes never block a broadcast: frames are queued without blocking, and
+// a client whose queue is full (Server.SendQueueLen) is disconnected. A
+// broadcast is encoded once per identifier, not once per subscriber, and
+// framed once for all the connections that share it. No lock is held while
+// writing to a socket.
+//
+// Server.Shutdown sends every client a server_restart disconnect, runs every
+// hook, and returns when every connection goroutine has ended. A panic in
+// channel code is recovered and logged with its stack; the server and the
+// connection live on.
+package cable

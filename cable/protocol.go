@@ -1,0 +1,374 @@
+package cable
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Wire constants of actioncable-v1-json
+// (actioncable/lib/action_cable.rb, ActionCable::INTERNAL).
+const (
+	// Protocol is the subprotocol the official client needs.
+	Protocol = "actioncable-v1-json"
+	// protocolUnsupported is the sentinel a client may offer; Rails selects
+	// it in client order like any other supported protocol.
+	protocolUnsupported = "actioncable-unsupported"
+
+	// Disconnect reasons (ActionCable::INTERNAL[:disconnect_reasons]).
+	ReasonUnauthorized  = "unauthorized"
+	ReasonServerRestart = "server_restart"
+	ReasonRemote        = "remote"
+	ReasonInvalid       = "invalid_request"
+)
+
+// Frames that never change, written exactly as ActiveSupport::JSON writes
+// them in Rails (keys in Ruby hash insertion order).
+var (
+	frameWelcome = []byte(`{"type":"welcome"}`)
+)
+
+// command is a client frame (actioncable/lib/action_cable/connection/subscriptions.rb,
+// execute_command). Identifier and Data are strings holding JSON; nil means
+// the key is missing or null.
+type command struct {
+	Command    string
+	Identifier *string
+	Data       *string
+}
+
+var errUnrecognized = errors.New("unrecognized command")
+
+// decodeCommand parses one text frame as ActiveSupport::JSON.decode and
+// a Ruby Hash would see it: keys match exactly (encoding/json's struct
+// decoding would also accept "COMMAND"), unknown keys are ignored,
+// duplicate keys resolve last-wins, and an identifier or data that is not
+// a string is an error, as Ruby raises TypeError for it.
+func decodeCommand(b []byte) (command, error) {
+	var c command
+	// Fast path: a struct, when every key that encoding/json would match
+	// to a field is spelled exactly (it also matches "COMMAND").
+	if keysExact(b, "command", "identifier", "data") {
+		var f struct {
+			Command    *string `json:"command"`
+			Identifier *string `json:"identifier"`
+			Data       *string `json:"data"`
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			// A non-string identifier or data: Ruby's TypeError.
+			return c, err
+		}
+		if f.Command != nil {
+			c.Command = *f.Command
+		}
+		c.Identifier, c.Data = f.Identifier, f.Data
+		return c, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return c, err
+	}
+	return commandFrom(m["command"], m["identifier"], m["data"])
+}
+
+func commandFrom(cmd, identifier, data json.RawMessage) (command, error) {
+	var c command
+	if raw := cmd; len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &c.Command); err != nil {
+			return c, fmt.Errorf("command is not a string: %s", raw)
+		}
+	}
+	var err error
+	if c.Identifier, err = stringField(identifier); err != nil {
+		return c, err
+	}
+	if c.Data, err = stringField(data); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// keysExact reports whether every top-level key of the JSON object b that
+// equals one of names case-insensitively equals it exactly, and no key
+// holds an escape. When it returns false the caller decodes the slow,
+// exact way. b need not be valid: the decoder that follows judges that.
+func keysExact(b []byte, names ...string) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return true // not an object: the decoder reports it
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return true
+		}
+		if b[i] != '"' {
+			return true
+		}
+		end := i + 1
+		for end < len(b) && b[end] != '"' {
+			if b[end] == '\\' {
+				return false
+			}
+			end++
+		}
+		key := string(b[i+1 : min(end, len(b))])
+		for _, n := range names {
+			if key != n && strings.EqualFold(key, n) {
+				return false
+			}
+		}
+		i = skipSpace(b, end+1)
+		if i >= len(b) || b[i] != ':' {
+			return true
+		}
+		i = skipValue(b, skipSpace(b, i+1))
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] != ',' {
+			return true
+		}
+		i++
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i++
+			for i < len(b) && b[i] != '"' {
+				if b[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth <= 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
+}
+
+// stringField returns raw as a string, nil if it is missing or null.
+func stringField(raw json.RawMessage) (*string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("no implicit conversion of %s into String", jsonKind(raw))
+	}
+	return &s, nil
+}
+
+// jsonKind names the Ruby class a JSON value decodes to, for log lines.
+func jsonKind(raw json.RawMessage) string {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	if len(t) == 0 {
+		return "nothing"
+	}
+	switch t[0] {
+	case '{':
+		return "Hash"
+	case '[':
+		return "Array"
+	case 't', 'f':
+		return "true or false"
+	case '"':
+		return "String"
+	}
+	return "Numeric"
+}
+
+// actionOf returns the action of a message's data, as perform_action
+// reads it: data["action"].presence || :receive (channel/base.rb). nil,
+// false, "", a blank string, [] and {} are blank, so they mean receive;
+// another string is the action; anything else raises in Rails.
+func actionOf(raw json.RawMessage) (string, error) {
+	var v any
+	if len(raw) == 0 {
+		return "receive", nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", err
+	}
+	switch a := v.(type) {
+	case nil:
+		return "receive", nil
+	case bool:
+		if !a {
+			return "receive", nil
+		}
+	case string:
+		if strings.TrimSpace(a) == "" {
+			return "receive", nil
+		}
+		return a, nil
+	case []any:
+		if len(a) == 0 {
+			return "receive", nil
+		}
+	case map[string]any:
+		if len(a) == 0 {
+			return "receive", nil
+		}
+	}
+	return "", fmt.Errorf("undefined method `to_sym' for %s", raw)
+}
+
+// appendJSONString appends s as a JSON string with Rails' escaping:
+// <, >, & and U+2028/U+2029 as \u003c, \u003e, \u0026, \u2028, \u2029
+// (activesupport/lib/active_support/json/encoding.rb, ESCAPED_CHARS).
+// encoding/json's default HTML escaping is exactly that set.
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(dst, b...)
+}
+
+// identifierPrefix returns `{"identifier":"<id>",` which starts every frame
+// that belongs to a subscription.
+func identifierPrefix(id string) []byte {
+	b := make([]byte, 0, len(id)+24)
+	b = append(b, `{"identifier":`...)
+	b = appendJSONString(b, id)
+	return append(b, ',')
+}
+
+// dataFrame builds {"identifier":<id>,"message":<payload>} from a
+// precomputed identifier prefix and a valid JSON payload.
+func dataFrame(prefix, payload []byte) []byte {
+	b := make([]byte, 0, len(prefix)+len(payload)+len(`"message":}`))
+	b = append(b, prefix...)
+	b = append(b, `"message":`...)
+	b = append(b, payload...)
+	return append(b, '}')
+}
+
+// typeFrame builds {"identifier":<id>,"type":"<typ>"} as
+// transmit_subscription_confirmation / _rejection do
+// (actioncable/lib/action_cable/channel/base.rb).
+func typeFrame(prefix []byte, typ string) []byte {
+	b := make([]byte, 0, len(prefix)+len(typ)+12)
+	b = append(b, prefix...)
+	b = append(b, `"type":"`...)
+	b = append(b, typ...)
+	return append(b, `"}`...)
+}
+
+// pingFrame is {"type":"ping","message":<unix seconds>}
+// (actioncable/lib/action_cable/connection/base.rb, beat).
+func pingFrame(t time.Time) []byte {
+	b := make([]byte, 0, 40)
+	b = append(b, `{"type":"ping","message":`...)
+	b = strconv.AppendInt(b, t.Unix(), 10)
+	return append(b, '}')
+}
+
+// disconnectFrame is {"type":"disconnect","reason":<reason>,"reconnect":<bool>};
+// an empty reason is written as null, as Rails' close(reason: nil) does.
+// reconnect is always present: the official client treats a missing one as
+// false and never reconnects.
+func disconnectFrame(reason string, reconnect bool) []byte {
+	b := make([]byte, 0, 64)
+	b = append(b, `{"type":"disconnect","reason":`...)
+	if reason == "" {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONString(b, reason)
+	}
+	b = append(b, `,"reconnect":`...)
+	b = strconv.AppendBool(b, reconnect)
+	return append(b, '}')
+}
+
+// encodeMessage turns a Go value into the JSON text a broadcast or transmit
+// carries. json.RawMessage and []byte are taken as JSON text: they are
+// validated, compacted and HTML-escaped, which keeps big integers exact.
+// Anything else goes through json.Marshal, whose default escaping matches
+// ActiveSupport::JSON's.
+func encodeMessage(msg any) ([]byte, error) {
+	switch m := msg.(type) {
+	case json.RawMessage:
+		return normalizeJSON(m)
+	case []byte:
+		return normalizeJSON(m)
+	}
+	return json.Marshal(msg)
+}
+
+// normalizeJSON makes a payload look as Rails' default stream handler would
+// re-encode it: no insignificant whitespace and HTML-escaped strings
+// (actioncable/lib/action_cable/channel/streams.rb, default_stream_handler
+// decodes and transmit re-encodes). Numbers are kept as written. It fails on
+// anything that is not a single JSON value, as Rails' decode raises, and on
+// invalid UTF-8, which Rails' encode refuses (JSON::GeneratorError) and which
+// a WebSocket client must answer by failing the connection (RFC 6455 §8.1):
+// forwarded, it would disconnect every subscriber of the stream.
+func normalizeJSON(p []byte) ([]byte, error) {
+	if !utf8.Valid(p) {
+		return nil, ErrInvalidJSON
+	}
+	if !needsNormalizing(p) {
+		if !json.Valid(p) {
+			return nil, ErrInvalidJSON
+		}
+		return p, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(p))
+	if err := json.Compact(&buf, p); err != nil {
+		return nil, ErrInvalidJSON
+	}
+	out := buf.Bytes()
+	if bytes.ContainsAny(out, "<>&\u2028\u2029") {
+		var esc bytes.Buffer
+		esc.Grow(len(out) + 16)
+		json.HTMLEscape(&esc, out)
+		out = esc.Bytes()
+	}
+	return out, nil
+}
+
+// needsNormalizing reports whether p has whitespace or characters that
+// Rails would escape.
+func needsNormalizing(p []byte) bool {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case ' ', '\t', '\n', '\r', '<', '>', '&':
+			return true
+		case 0xe2: // first byte of U+2028 and U+2029
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,576 @@
+package cable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Server is an ActionCable server: an http.Handler that speaks
+// actioncable-v1-json to the official @rails/actioncable client and runs
+// channels written in Go.
+//
+// The zero value is ready to use: in-memory pub/sub, every connection
+// accepted with an empty Identity, same-origin requests only. Fields must
+// not change after the first call to ServeHTTP, Handle excepted.
+type Server struct {
+	// PubSub carries broadcasts between nodes. Nil means an in-process
+	// MemoryPubSub.
+	PubSub PubSub
+
+	// Authenticator identifies connections, like a Rails connection's
+	// connect. Nil accepts every connection with an empty Identity.
+	Authenticator Authenticator
+
+	// Disconnected, if set, runs when an accepted connection has closed,
+	// after every subscription's Unsubscribed, like a Rails connection's
+	// disconnect.
+	Disconnected func(ctx context.Context, c *Conn)
+
+	// AllowedOrigins are Origin header values accepted as they are, like
+	// String entries of config.action_cable.allowed_request_origins.
+	AllowedOrigins []string
+	// AllowedOriginPatterns accept an Origin they match anywhere, like
+	// Regexp entries there (anchor them with ^ and $).
+	AllowedOriginPatterns []*regexp.Regexp
+	// DisableSameOrigin stops accepting an Origin equal to the request's
+	// own scheme://host, which Rails accepts by default
+	// (allow_same_origin_as_host).
+	DisableSameOrigin bool
+	// DisableForgeryProtection accepts every Origin, like
+	// disable_request_forgery_protection.
+	DisableForgeryProtection bool
+	// CheckOrigin, if set, replaces every origin rule above.
+	CheckOrigin func(r *http.Request) bool
+
+	// PingInterval is the heartbeat period. Zero means 3s, Rails'
+	// BEAT_INTERVAL; the official client reconnects after 6s without one.
+	PingInterval time.Duration
+	// WriteTimeout bounds each write to a client. Zero means 10s.
+	WriteTimeout time.Duration
+	// SendQueueLen bounds the frames waiting to be written to one client;
+	// a client whose queue is full is too slow and is disconnected.
+	// Zero means 1024.
+	SendQueueLen int
+	// MaxMessageSize bounds an incoming message in bytes; a larger one
+	// closes the connection with code 1009. Zero means 1 MiB; Rails
+	// allows 64 MiB.
+	MaxMessageSize int64
+
+	// Logger receives the server's logs. Nil means slog.Default().
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	upgrader websocket.Upgrader
+	ps       PubSub
+	hub      *hub
+	logger   *slog.Logger
+
+	regMu    sync.RWMutex
+	registry map[string]func() Channel
+
+	mu        sync.Mutex // guards conns, closing, pinger
+	conns     map[*Conn]struct{}
+	closing   bool
+	pingStop  chan struct{}
+	pingDone  chan struct{}
+	wg        sync.WaitGroup // every connection's reader
+	pingSlice []*Conn
+
+	stats counters
+
+	// abort is cancelled when Shutdown runs out of time: it ends
+	// authentications still in progress.
+	abort       context.Context
+	abortCancel context.CancelFunc
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		s.logger = s.Logger
+		if s.logger == nil {
+			s.logger = slog.Default()
+		}
+		s.ps = s.PubSub
+		if s.ps == nil {
+			s.ps = &MemoryPubSub{}
+		}
+		s.hub = newHub(s.ps, s.logger, &s.stats)
+		s.abort, s.abortCancel = context.WithCancel(context.Background())
+		s.conns = make(map[*Conn]struct{})
+		s.upgrader = websocket.Upgrader{
+			// A small read buffer of our own lets net/http's 4 KiB one go
+			// (client frames are small; a larger one is read in pieces);
+			// write buffers come from a pool and are held only while
+			// writing.
+			ReadBufferSize:  1024,
+			WriteBufferPool: &sync.Pool{},
+			// Origins were checked before; Rails answers 404, not 403.
+			CheckOrigin: func(*http.Request) bool { return true },
+			Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+				s.logger.Info("cable: upgrade failed", "status", status, "err", reason)
+				notFound(w)
+			},
+		}
+	})
+}
+
+// Handle registers the channel type named channel, the Ruby class name a
+// client puts in its identifier ("ChatChannel", "Admin::ChatChannel").
+// newChannel makes a new value for every subscription. Like
+// http.ServeMux, Handle panics if the name is already registered.
+func (s *Server) Handle(channel string, newChannel func() Channel) {
+	if channel == "" || newChannel == nil {
+		panic("cable: Handle needs a channel name and a constructor")
+	}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if s.registry == nil {
+		s.registry = make(map[string]func() Channel)
+	}
+	if _, dup := s.registry[channel]; dup {
+		panic("cable: channel " + channel + " is already registered")
+	}
+	s.registry[channel] = newChannel
+}
+
+func (s *Server) channel(name string) func() Channel {
+	s.regMu.RLock()
+	defer s.regMu.RUnlock()
+	return s.registry[name]
+}
+
+// Broadcast sends msg to every subscriber of stream on every node, like
+// ActionCable.server.broadcast. A json.RawMessage or []byte is sent as the
+// JSON text it holds (big integers stay exact); anything else is encoded
+// with encoding/json, whose escaping of <, > and & matches Rails'.
+func (s *Server) Broadcast(ctx context.Context, stream string, msg any) error {
+	s.init()
+	payload, err := encodeMessage(msg)
+	if err != nil {
+		return fmt.Errorf("cable: broadcast to %q: %w", stream, err)
+	}
+	if err := s.ps.Publish(ctx, stream, payload); err != nil {
+		return fmt.Errorf("cable: broadcast to %q: %w", stream, err)
+	}
+	return nil
+}
+
+// Disconnect closes every connection, on every node, whose identifiers
+// are ids, like ActionCable.server.remote_connections.where(ids).disconnect
+// (actioncable/lib/action_cable/remote_connections.rb). The clients get
+// {"type":"disconnect","reason":"remote","reconnect":reconnect}.
+func (s *Server) Disconnect(ctx context.Context, ids Identity, reconnect bool) error {
+	s.init()
+	id := ids.ConnectionIdentifier()
+	if id == "" {
+		return errors.New("cable: disconnect: no identifiers")
+	}
+	payload := []byte(`{"type":"disconnect","reconnect":false}`)
+	if reconnect {
+		payload = []byte(`{"type":"disconnect","reconnect":true}`)
+	}
+	return s.ps.Publish(ctx, internalStream(id), payload)
+}
+
+// BroadcastExcept is Broadcast that skips one connection, for example
+// the sender of a chat message, which already shows it. The message still
+// reaches every other subscriber on every node; the skipped connection is
+// on this node, so it is recognized when the message comes back from the
+// PubSub.
+func (s *Server) BroadcastExcept(ctx context.Context, stream string, msg any, except *Conn) error {
+	s.init()
+	if except == nil {
+		return s.Broadcast(ctx, stream, msg)
+	}
+	payload, err := encodeMessage(msg)
+	if err != nil {
+		return fmt.Errorf("cable: broadcast to %q: %w", stream, err)
+	}
+	if st := s.hub.stream(stream); st != nil {
+		if undo, ok := st.exclude(payload, except); ok {
+			if err := s.ps.Publish(ctx, stream, payload); err != nil {
+				undo()
+				return fmt.Errorf("cable: broadcast to %q: %w", stream, err)
+			}
+			return nil
+		}
+	}
+	if err := s.ps.Publish(ctx, stream, payload); err != nil {
+		return fmt.Errorf("cable: broadcast to %q: %w", stream, err)
+	}
+	return nil
+}
+
+// SubscriberCount returns how many connections on this node stream
+// stream: the presence count of a room, for example. A connection with
+// several subscriptions to the stream counts once. The count is this
+// node's only; with several nodes, each counts its own clients.
+func (s *Server) SubscriberCount(stream string) int {
+	s.init()
+	_, conns := s.hub.counts(stream)
+	return conns
+}
+
+// ConnCount returns the number of open connections on this node.
+func (s *Server) ConnCount() int {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Server returns the server the connection belongs to.
+func (c *Conn) Server() *Server { return c.srv }
+
+func internalStream(connID string) string { return "action_cable/" + connID }
+
+func (s *Server) writeTimeout() time.Duration {
+	if s.WriteTimeout > 0 {
+		return s.WriteTimeout
+	}
+	return 10 * time.Second
+}
+
+// notFound is Rails' answer to anything that is not an acceptable
+// WebSocket upgrade (connection/base.rb, respond_to_invalid_request).
+func notFound(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusNotFound)
+	io.WriteString(w, "Page not found")
+}
+
+// ServeHTTP upgrades the request to an ActionCable connection and serves
+// it until it closes. Requests that are not WebSocket upgrades, or come
+// from an origin that is not allowed, get Rails' 404 "Page not found".
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	if !isWebSocket(r) {
+		notFound(w)
+		return
+	}
+	if !s.allowOrigin(r) {
+		s.logger.Info("cable: request origin not allowed: " + r.Header.Get("Origin"))
+		notFound(w)
+		return
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		http.Error(w, "cable: server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.wg.Add(1)
+	s.startPingerLocked()
+	s.mu.Unlock()
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.wg.Done()
+		}
+	}()
+
+	// connect runs before the upgrade; its outcome is sent after it, as
+	// Rails does (101, then welcome or the unauthorized disconnect).
+	var identity Identity
+	var authErr error
+	if s.Authenticator != nil {
+		actx, cancel := context.WithCancel(r.Context())
+		stop := context.AfterFunc(s.abort, cancel)
+		identity, authErr = s.Authenticator.Authenticate(actx, r)
+		stop()
+		cancel()
+	}
+
+	var hdr http.Header
+	if p := selectProtocol(r); p != "" {
+		hdr = http.Header{"Sec-Websocket-Protocol": {p}}
+	}
+	ws, err := s.upgrader.Upgrade(w, r, hdr)
+	if err != nil {
+		return // the upgrader has answered and logged
+	}
+	if authErr != nil {
+		s.stats.unauthorized.Add(1)
+		s.logger.Info("cable: an unauthorized connection attempt was rejected", "err", authErr, "remote", r.RemoteAddr)
+		s.reject(ws)
+		return
+	}
+	// The connection gets a goroutine of its own, and ServeHTTP returns:
+	// net/http's goroutine, its response buffers and the request are then
+	// freed, which is most of what an idle connection would otherwise
+	// hold. The Server owns the goroutine; Shutdown waits for it.
+	ctx := context.WithoutCancel(r.Context())
+	handedOff = true
+	go func() {
+		defer s.wg.Done()
+		s.serve(ctx, ws, identity)
+	}()
+}
+
+// reject sends the unauthorized disconnect and closes
+// (connection/authorization.rb, reject_unauthorized_connection).
+func (s *Server) reject(ws *websocket.Conn) {
+	deadline := time.Now().Add(s.writeTimeout())
+	ws.SetWriteDeadline(deadline)
+	if ws.WriteMessage(websocket.TextMessage, disconnectFrame(ReasonUnauthorized, false)) == nil {
+		msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+		if ws.WriteControl(websocket.CloseMessage, msg, deadline) == nil {
+			// Read until the client's close frame, briefly.
+			ws.SetReadDeadline(time.Now().Add(closeGrace))
+			for {
+				if _, _, err := ws.NextReader(); err != nil {
+					break
+				}
+			}
+		}
+	}
+	ws.Close()
+}
+
+// serve runs one accepted connection on the calling goroutine.
+func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Identity) {
+	ctx, cancel := context.WithCancel(reqCtx)
+	defer cancel()
+	if identity == nil {
+		identity = Identity{}
+	}
+	maxQueue := s.SendQueueLen
+	if maxQueue <= 0 {
+		maxQueue = 1024
+	}
+	c := &Conn{
+		srv:      s,
+		ws:       gorillaConn{ws},
+		identity: identity,
+		connID:   identity.ConnectionIdentifier(),
+		cancel:   cancel,
+		ctx:      ctx,
+		maxQueue: maxQueue,
+	}
+	c.logger = s.logger
+	limit := s.MaxMessageSize
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	ws.SetReadLimit(limit)
+
+	// Open sequence (connection/base.rb, handle_open): the internal
+	// channel, welcome, then the connection joins the heartbeat. Rails does
+	// not wait for the internal subscription (it is posted to the event
+	// loop), so neither do we: a pub/sub outage must not hold up welcome.
+	var unsubInternal func()
+	// Rails subscribes only if connection_identifier.present?
+	// (connection/internal_channel.rb): not for a blank one.
+	if strings.TrimSpace(c.connID) != "" {
+		c.wg.Add(1)
+		go func() { // owner: this connection's reader, which waits on c.wg
+			defer c.wg.Done()
+			// ctx is cancelled when the socket ends, which ends a wait
+			// during a pub/sub outage.
+			unsub, err := s.ps.Subscribe(ctx, internalStream(c.connID), c.internalMessage)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.logger.Error("cable: cannot subscribe to the internal channel", "conn", c.connID, "err", err)
+				}
+				return
+			}
+			c.mu.Lock()
+			unsubInternal = unsub
+			c.mu.Unlock()
+		}()
+	}
+	c.send(outFrame{data: frameWelcome})
+	s.stats.conns.Add(1)
+	if !s.register(c) {
+		c.Close(ReasonServerRestart, true)
+	}
+
+	s.readLoop(c, ws)
+
+	// The socket is done: stop accepting frames and tasks, wait for the
+	// goroutines, then unsubscribe everything, as handle_close does.
+	s.unregister(c)
+	c.mu.Lock()
+	c.closed = true
+	c.stopped = true
+	c.mu.Unlock()
+	ws.Close()
+	// Cancelling unblocks a command still waiting on the pub/sub (a
+	// stream_from during an outage); the hooks below get a context that is
+	// not cancelled, so they can still broadcast.
+	cancel()
+	c.wg.Wait()
+	if unsubInternal != nil {
+		unsubInternal()
+	}
+	hookCtx := context.WithoutCancel(ctx)
+	for _, sub := range c.subs {
+		c.teardown(hookCtx, sub)
+	}
+	c.subs = nil
+	if s.Disconnected != nil {
+		c.safely("disconnect", func() { s.Disconnected(hookCtx, c) })
+	}
+}
+
+// readLoop reads frames until the socket fails or closes and queues each
+// text frame as a command, so commands run in the order they arrived.
+func (s *Server) readLoop(c *Conn, ws *websocket.Conn) {
+	for {
+		typ, b, err := ws.ReadMessage()
+		if err != nil {
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
+				s.logger.Warn("cable: closing a connection that sent a message over the size limit", "conn", c.connID, "remote", ws.RemoteAddr())
+			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
+			default:
+				s.logger.Debug("cable: connection ended", "conn", c.connID, "err", err)
+			}
+			return
+		}
+		if typ != websocket.TextMessage {
+			s.logger.Error("cable: couldn't handle non-string message", "conn", c.connID)
+			continue
+		}
+		if c.pendingTasks() >= maxPendingCommands {
+			s.logger.Warn("cable: closing a connection with too many commands waiting", "conn", c.connID, "pending", maxPendingCommands)
+			return
+		}
+		s.stats.commands.Add(1)
+		if !c.enqueueTask(func(ctx context.Context) { c.handleFrame(ctx, b) }) {
+			// The server is closing this connection: keep reading until
+			// the client's close frame, but run nothing more.
+			s.logger.Debug("cable: ignoring a message processed after the connection was closed", "conn", c.connID)
+		}
+	}
+}
+
+func (s *Server) register(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[c] = struct{}{}
+	return !s.closing
+}
+
+func (s *Server) unregister(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// startPingerLocked starts the one server-wide heartbeat, like Rails'
+// lazily started Concurrent::TimerTask (server/connections.rb,
+// setup_heartbeat_timer). s.mu must be held.
+func (s *Server) startPingerLocked() {
+	if s.pingStop != nil {
+		return
+	}
+	s.pingStop = make(chan struct{})
+	s.pingDone = make(chan struct{})
+	every := s.PingInterval
+	if every <= 0 {
+		every = 3 * time.Second
+	}
+	go s.pingLoop(every, s.pingStop, s.pingDone) // owner: Shutdown stops and waits for it
+}
+
+func (s *Server) pingLoop(every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			s.beat(now)
+		}
+	}
+}
+
+// beat sends one ping, framed once, to every connection.
+func (s *Server) beat(now time.Time) {
+	data := pingFrame(now)
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	conns := s.pingSlice[:0]
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for i, c := range conns {
+		c.send(outFrame{data: data, pm: pm})
+		conns[i] = nil
+		if i%yieldEvery == yieldEvery-1 {
+			runtime.Gosched()
+		}
+	}
+	s.mu.Lock()
+	s.pingSlice = conns[:0]
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting connections, sends every client
+// {"type":"disconnect","reason":"server_restart","reconnect":true} and
+// closes it (server/base.rb, restart), runs every Unsubscribed and
+// Disconnected hook, and returns when every connection has ended. If ctx
+// ends first, the remaining sockets are closed at once, and Shutdown waits
+// for their hooks before it returns ctx's error. The official client
+// reconnects by itself to whichever server answers next.
+//
+// Shutdown does not close the PubSub, which the caller owns. It must not be
+// called from a channel hook or from Disconnected, which it waits for. An
+// Authenticator still running when ctx ends gets its context cancelled.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	stop, done := s.pingStop, s.pingDone
+	s.pingStop = nil
+	s.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	for _, c := range conns {
+		c.Close(ReasonServerRestart, true)
+	}
+	finished := make(chan struct{})
+	go func() { // owner: Shutdown, which waits for it below
+		s.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		s.hub.wg.Wait()
+		return nil
+	case <-ctx.Done():
+	}
+	s.abortCancel()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.ws.Close()
+	}
+	s.mu.Unlock()
+	<-finished
+	s.hub.wg.Wait()
+	return ctx.Err()
+}

@@ -1,0 +1,23 @@
+// Package channels holds ready-made ActionCable channels written in Go:
+// Chat, the chat room of the Rails guide; Benchmark, the channel the
+// websocket-shootout benchmark and other ActionCable load tools expect;
+// and TurboStreams, turbo-rails' Turbo::StreamsChannel, which streams the
+// names that turbo_stream_from signs.
+//
+// Register them on a cable.Server under their Ruby names:
+//
+//	srv := &cable.Server{}
+//	srv.Handle("ChatChannel", func() cable.Channel { return &channels.Chat{Broadcaster: srv} })
+//	srv.Handle("BenchmarkChannel", func() cable.Channel { return &channels.Benchmark{Broadcaster: srv} })
+//
+// Like every cable.Channel, a value serves one subscription, and its
+// methods are called one at a time.
+package channels
+
+import "context"
+
+// Broadcaster publishes msg to every subscriber of stream, like
+// ActionCable.server.broadcast. *cable.Server implements it.
+type Broadcaster interface {
+	Broadcast(ctx context.Context, stream string, msg any) error
+}

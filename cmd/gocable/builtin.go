@@ -1,0 +1,101 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/channels"
+)
+
+// builtinChannel is a channel of package channels that gocable can serve.
+type builtinChannel struct {
+	flag       string // its name in --channels
+	name       string // its Ruby class name
+	newChannel func(srv *cable.Server) cable.Channel
+}
+
+// builtinChannels are the ready-made channels of package channels that
+// gocable can serve, by the name --channels knows them by.
+var builtinChannels = []builtinChannel{
+	{"chat", "ChatChannel", func(srv *cable.Server) cable.Channel { return &channels.Chat{Broadcaster: srv} }},
+	{"benchmark", "BenchmarkChannel", func(srv *cable.Server) cable.Channel { return &channels.Benchmark{Broadcaster: srv} }},
+}
+
+// builtinConfig chooses which built-in channels are served.
+//
+// They have no authorization of their own and stream names ("chat_<room>",
+// "all") that a Rails app's own channels commonly use. On a pub/sub shared
+// with a Rails app they would answer subscribes that the app's ChatChannel
+// authorizes, so anyone could read and write those streams. They are
+// therefore on by default only with the in-process pub/sub, and off with
+// Redis unless --channels names them.
+type builtinConfig struct {
+	channels string
+	set      bool // --channels or GOCABLE_CHANNELS was given
+}
+
+func (c *builtinConfig) register(fs *flag.FlagSet) {
+	v, ok := os.LookupEnv("GOCABLE_CHANNELS")
+	c.channels, c.set = v, ok
+	fs.Func("channels", `built-in channels to serve: "chat" (ChatChannel), "benchmark" (BenchmarkChannel), comma-separated, or "none"; `+
+		`default: both with the in-process pub/sub, none with Redis, where a Rails app's channels of the same names would be bypassed (env GOCABLE_CHANNELS)`,
+		func(s string) error {
+			c.channels, c.set = s, true
+			return nil
+		})
+}
+
+// names returns the flag names of the channels to serve; shared tells
+// whether the pub/sub is shared with other processes (Redis).
+func (c *builtinConfig) names(shared bool) ([]string, error) {
+	if !c.set {
+		if shared {
+			return nil, nil
+		}
+		return []string{"chat", "benchmark"}, nil
+	}
+	var out []string
+	for _, f := range strings.Split(c.channels, ",") {
+		f = strings.TrimSpace(f)
+		switch {
+		case f == "" || f == "none":
+			continue
+		case !slices.ContainsFunc(builtinChannels, func(b builtinChannel) bool { return b.flag == f }):
+			return nil, fmt.Errorf("gocable: --channels: unknown channel %q (want chat, benchmark or none)", f)
+		case !slices.Contains(out, f):
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// install registers the chosen built-in channels on srv.
+func (c *builtinConfig) install(srv *cable.Server, shared bool, logger *slog.Logger) error {
+	names, err := c.names(shared)
+	if err != nil {
+		return err
+	}
+	var served []string
+	for _, b := range builtinChannels {
+		if !slices.Contains(names, b.flag) {
+			continue
+		}
+		newChannel := b.newChannel
+		if err := handleChannel(srv, b.name, func() cable.Channel { return newChannel(srv) }); err != nil {
+			return fmt.Errorf("gocable: channel %s: %w", b.name, err)
+		}
+		served = append(served, b.name)
+	}
+	switch {
+	case len(served) > 0:
+		logger.Info("gocable: built-in channels", "channels", strings.Join(served, ","))
+	case shared && !c.set:
+		logger.Info("gocable: built-in channels off: the pub/sub is shared with other processes; enable them with --channels")
+	}
+	return nil
+}

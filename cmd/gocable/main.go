@@ -1,0 +1,250 @@
+// Command gocable runs an ActionCable server: point the official
+// @rails/actioncable client (or Turbo) at ws://host:8080/cable.
+//
+// Usage:
+//
+//	gocable [flags]            run the server
+//	gocable cookie [flags]     decode a Rails cookie with the server's settings
+//
+// Every flag can also be set from the environment variable named in its
+// help text. Run gocable -h for the list.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gocable/gocable/cable"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "cookie" {
+		os.Exit(runCookie(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "gocable:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the server's own flags; auth and pub/sub have theirs.
+type config struct {
+	addr            string
+	path            string
+	origins         string
+	disableForgery  bool
+	disableSameHost bool
+	logLevel        string
+	logFormat       string
+	maxMessage      int64
+	sendQueue       int
+	shutdownTimeout time.Duration
+	healthPath      string
+	metricsPath     string
+}
+
+func envString(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	if v, ok := os.LookupEnv(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err == nil {
+			return b
+		}
+	}
+	return def
+}
+
+func envInt(name string, def int64) int64 {
+	if v, ok := os.LookupEnv(name); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok {
+		d, err := time.ParseDuration(v)
+		if err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", envString("GOCABLE_ADDR", ":8080"), "listen address (env GOCABLE_ADDR)")
+	fs.StringVar(&c.path, "path", envString("GOCABLE_PATH", "/cable"), "mount path of the cable endpoint (env GOCABLE_PATH)")
+	fs.StringVar(&c.origins, "allowed-origins", envString("GOCABLE_ALLOWED_ORIGINS", ""),
+		"comma-separated allowed request origins: exact strings, or /regexp/ (env GOCABLE_ALLOWED_ORIGINS); the same origin as the Host header is always allowed unless -disable-same-origin")
+	fs.BoolVar(&c.disableForgery, "disable-forgery-protection", envBool("GOCABLE_DISABLE_FORGERY_PROTECTION", false),
+		"accept every Origin, like config.action_cable.disable_request_forgery_protection (env GOCABLE_DISABLE_FORGERY_PROTECTION)")
+	fs.BoolVar(&c.disableSameHost, "disable-same-origin", envBool("GOCABLE_DISABLE_SAME_ORIGIN", false),
+		"do not accept an Origin equal to the request's own host, like allow_same_origin_as_host = false (env GOCABLE_DISABLE_SAME_ORIGIN)")
+	fs.StringVar(&c.logLevel, "log-level", envString("GOCABLE_LOG_LEVEL", "info"), "debug, info, warn or error (env GOCABLE_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", envString("GOCABLE_LOG_FORMAT", "text"), "text or json (env GOCABLE_LOG_FORMAT)")
+	fs.Int64Var(&c.maxMessage, "max-message-size", envInt("GOCABLE_MAX_MESSAGE_SIZE", 1<<20), "largest client message in bytes; larger closes with 1009 (env GOCABLE_MAX_MESSAGE_SIZE)")
+	fs.IntVar(&c.sendQueue, "send-queue", int(envInt("GOCABLE_SEND_QUEUE", 1024)), "frames queued for one client before it is disconnected as too slow (env GOCABLE_SEND_QUEUE)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("GOCABLE_SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env GOCABLE_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.healthPath, "health-path", envString("GOCABLE_HEALTH_PATH", "/health"), "health check path, empty to disable (env GOCABLE_HEALTH_PATH)")
+	fs.StringVar(&c.metricsPath, "metrics-path", envString("GOCABLE_METRICS_PATH", "/metrics"), "Prometheus metrics path, empty to disable (env GOCABLE_METRICS_PATH)")
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// run serves until ctx ends, then shuts down gracefully. If ready is not
+// nil, the listening address is sent on it once the server accepts.
+func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- string) error {
+	fs := flag.NewFlagSet("gocable", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	var cfg config
+	var ac authConfig
+	var pc pubsubConfig
+	var tc turboConfig
+	var bc broadcastConfig
+	var dc demoConfig
+	var chc builtinConfig
+	cfg.register(fs)
+	ac.register(fs)
+	pc.register(fs)
+	tc.register(fs)
+	bc.register(fs)
+	dc.register(fs)
+	chc.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	logger, err := newLogger(logOut, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	exact, patterns, err := cable.ParseOrigins(strings.Split(cfg.origins, ","))
+	if err != nil {
+		return fmt.Errorf("allowed origins: %w", err)
+	}
+	authn, err := ac.authenticator(logger)
+	if err != nil {
+		return err
+	}
+	ps, psState, closePS, err := pc.pubsub(logger)
+	if err != nil {
+		return err
+	}
+	if closePS != nil {
+		defer closePS()
+	}
+
+	srv := &cable.Server{
+		PubSub:                   ps,
+		Authenticator:            authn,
+		AllowedOrigins:           exact,
+		AllowedOriginPatterns:    patterns,
+		DisableSameOrigin:        cfg.disableSameHost,
+		DisableForgeryProtection: cfg.disableForgery,
+		MaxMessageSize:           cfg.maxMessage,
+		SendQueueLen:             cfg.sendQueue,
+		Logger:                   logger,
+	}
+	if err := chc.install(srv, ps != nil, logger); err != nil {
+		return err
+	}
+	if err := tc.install(srv, logger); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(cfg.path, srv)
+	if err := bc.install(mux, srv, logger); err != nil {
+		return err
+	}
+	if err := dc.install(mux, srv, cfg.path, logger); err != nil {
+		return err
+	}
+	if cfg.healthPath != "" {
+		mux.HandleFunc(cfg.healthPath, func(w http.ResponseWriter, r *http.Request) {
+			state := "memory"
+			if psState != nil {
+				state = psState()
+			}
+			w.Header().Set("Content-Type", "application/json")
+			status := http.StatusOK
+			if state != "memory" && state != "ok" {
+				status = http.StatusServiceUnavailable
+			}
+			w.WriteHeader(status)
+			json.NewEncoder(w).Encode(map[string]any{"status": http.StatusText(status), "pubsub": state, "connections": srv.ConnCount()})
+		})
+	}
+
+	if cfg.metricsPath != "" {
+		mux.Handle(cfg.metricsPath, metricsHandler(srv, psState))
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	logger.Info("gocable listening", "addr", ln.Addr().String(), "path", cfg.path)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("gocable shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	herr := hs.Shutdown(sctx) // stops new upgrades; does not wait for WebSockets
+	cerr := srv.Shutdown(sctx)
+	<-served
+	logger.Info("gocable stopped")
+	return errors.Join(herr, cerr)
+}
