@@ -3,6 +3,7 @@ package cable_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -21,26 +22,39 @@ import (
 // redisServer is a redis-server process started by a test on a free
 // loopback port, killed when the test ends.
 type redisServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	t      testing.TB
+	port   int
+	dir    string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has been waited for
+	out    *syncBuffer
 }
 
 // startRedis starts a fresh redis-server, with no persistence, and waits
 // until it answers PING. A missing redis-server fails the test: CI installs
 // it, and a silently skipped compatibility test would prove nothing.
+//
+// The port is free when chosen but may be taken before redis-server binds
+// it (by another test's server or an outgoing connection); the start is
+// then retried on another port.
 func startRedis(t testing.TB) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server not found in PATH (%v): install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis), or set REDIS_URL for the tests that can share a server", err)
 	}
-	s := &redisServer{t: t, port: freePort(t), dir: t.TempDir()}
-	s.start()
+	s := &redisServer{t: t, dir: t.TempDir()}
 	t.Cleanup(func() { s.kill() })
-	return s
+	for attempt := 1; ; attempt++ {
+		s.port = freePort(t)
+		err := s.tryStart()
+		if err == nil {
+			return s
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 5 {
+			t.Fatal(err)
+		}
+	}
 }
 
 // redisURL returns REDIS_URL when it is set, else the URL of a fresh
@@ -77,36 +91,76 @@ func (s *redisServer) URL() string { return "redis://" + s.Addr() }
 // Addr returns the server's host:port.
 func (s *redisServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
+// errPortTaken reports that redis-server could not bind its port.
+var errPortTaken = errors.New("port taken")
+
 func (s *redisServer) start() {
 	s.t.Helper()
+	if err := s.tryStart(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// tryStart starts redis-server on s.port and waits until that very process
+// answers: its INFO must carry our process id, so that a server of another
+// test that took the port is never mistaken for ours.
+func (s *redisServer) tryStart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := new(bytes.Buffer)
+	out := new(syncBuffer)
 	cmd := exec.Command("redis-server",
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("starting redis-server: %v", err)
+		return fmt.Errorf("starting redis-server: %w", err)
 	}
-	s.cmd, s.out = cmd, out
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.cmd, s.out, s.exited = cmd, out, exited
+	want := fmt.Sprintf("process_id:%d\r\n", cmd.Process.Pid)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond); err == nil {
-			_, _ = c.Write([]byte("PING\r\n"))
-			_ = c.SetReadDeadline(time.Now().Add(time.Second))
-			buf := make([]byte, 7)
-			n, _ := c.Read(buf)
-			_ = c.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
-				return
+		select {
+		case <-exited:
+			s.cmd = nil
+			if strings.Contains(out.String(), "in use") {
+				return fmt.Errorf("redis-server on port %d: %w", s.port, errPortTaken)
 			}
+			return fmt.Errorf("redis-server on port %d exited at start; its output:\n%s", s.port, out)
+		default:
+		}
+		if strings.Contains(redisInfo(s.Addr()), want) {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on port %d did not answer PING within 5s; its output:\n%s", s.port, out)
+			return fmt.Errorf("redis-server on port %d did not answer within 5s; its output:\n%s", s.port, out)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// redisInfo returns what INFO server answers at addr, or "" on any error.
+func redisInfo(addr string) string {
+	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("INFO server\r\n")); err != nil {
+		return ""
+	}
+	var b strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(b.String(), "process_id:") || !strings.HasSuffix(b.String(), "\r\n") {
+		n, err := c.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return b.String()
 }
 
 // Kill ends the server with SIGKILL, as a crash would, and waits for it.
@@ -122,7 +176,7 @@ func (s *redisServer) kill() {
 		return
 	}
 	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
+	<-s.exited
 	s.cmd = nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,7 +304,9 @@ func TestPubsubMemory(t *testing.T) {
 }
 
 // testRedisURL returns REDIS_URL when set, else starts a redis-server on a
-// free port for the test. A missing redis-server fails the test.
+// free port for the test. A missing redis-server fails the test. A port
+// taken between choosing it and redis-server binding it is retried on
+// another one, and the server that answers must report our process id.
 func testRedisURL(t *testing.T) string {
 	t.Helper()
 	if u := os.Getenv("REDIS_URL"); u != "" {
@@ -312,27 +315,74 @@ func testRedisURL(t *testing.T) string {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server not found in PATH (%v): install it (apt-get install -y redis-server), or set REDIS_URL", err)
 	}
+	for attempt := 1; ; attempt++ {
+		url, taken := startTestRedis(t)
+		if !taken {
+			return url
+		}
+		if attempt == 5 {
+			t.Fatal("redis-server: every port tried was taken")
+		}
+	}
+}
+
+// startTestRedis starts one redis-server; taken reports that its port was
+// already in use.
+func startTestRedis(t *testing.T) (url string, taken bool) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	out := new(bytes.Buffer)
+	out := new(lockedBuffer)
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server: %v", err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := "redis://127.0.0.1:" + port
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	url = "redis://127.0.0.1:" + port
 	opt, _ := redis.ParseURL(url)
 	c := redis.NewClient(opt)
 	defer c.Close()
-	for deadline := time.Now().Add(5 * time.Second); c.Ping(context.Background()).Err() != nil; time.Sleep(20 * time.Millisecond) {
+	want := "process_id:" + strconv.Itoa(cmd.Process.Pid) + "\r\n"
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			if strings.Contains(out.String(), "in use") {
+				return "", true
+			}
+			t.Fatalf("redis-server on port %s exited at start:\n%s", port, out)
+		default:
+		}
+		if info, err := c.Info(context.Background(), "server").Result(); err == nil && strings.Contains(info, want) {
+			return url, false
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("redis-server on port %s did not start:\n%s", port, out)
 		}
 	}
-	return url
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's output copier and
+// the test reading it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
