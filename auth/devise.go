@@ -16,9 +16,12 @@ type Warden struct {
 	// several values for a composite primary key.
 	Key []any
 
-	// ID is Key rendered with Ruby's to_s and joined with "/", which is
-	// the id part of the record's GlobalID ("gid://app/User/<ID>").
-	ID string
+	// ID is Key rendered with Ruby's to_s and joined with "/", e.g. "7".
+	// IDParts holds the parts before the join. A record's GlobalID
+	// escapes each part before joining them ("gid://app/User/<part>/…"):
+	// pass IDParts to cable.GlobalIDParam.
+	ID      string
+	IDParts []string
 
 	// Salt is record.authenticatable_salt when the user signed in; for
 	// database_authenticatable it is the first 29 characters of the bcrypt
@@ -77,7 +80,7 @@ func WardenUser(session map[string]any, scope string) (Warden, error) {
 		}
 		parts[i], _ = RubyToS(k)
 	}
-	w := Warden{Scope: scope, Key: key, ID: strings.Join(parts, "/")}
+	w := Warden{Scope: scope, Key: key, ID: strings.Join(parts, "/"), IDParts: parts}
 	if parts[0] == "" {
 		return fail(ReasonDeserializeFailed, "empty id")
 	}

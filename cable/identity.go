@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 )
@@ -33,10 +34,33 @@ func (id Identity) ConnectionIdentifier() string {
 }
 
 // GlobalIDParam returns what Rails' to_gid_param gives for a record:
-// the URL-safe Base64, without padding, of "gid://<app>/<model>/<id>"
-// (rails/globalid lib/global_id/global_id.rb, to_param).
-func GlobalIDParam(app, model, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("gid://" + app + "/" + model + "/" + id))
+// the URL-safe Base64, without padding, of its GlobalID URI
+// "gid://<app>/<model>/<id>" (rails/globalid lib/global_id/global_id.rb,
+// to_param). id is the record's id as Ruby's to_s renders it; give several
+// for a composite primary key (Rails 7.1+). As URI::GID.build does
+// (rails/globalid lib/global_id/uri/gid.rb), each id is escaped with
+// CGI.escape and they are joined with "/": the record "alice@example.com"
+// is gid://myapp/User/alice%40example.com, and "john doe" is
+// gid://myapp/User/john+doe. Compare what a Rails process computes, or a
+// remote disconnect of such a user would miss its connections.
+func GlobalIDParam(app, model string, id ...string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(globalIDURI(app, model, id)))
+}
+
+// globalIDURI renders gid://app/model/id, each id part escaped as Ruby's
+// CGI.escape does: url.QueryEscape keeps the same unreserved set
+// (A-Z a-z 0-9 - _ . ~), writes a space as "+" and uses upper-case hex.
+func globalIDURI(app, model string, id []string) string {
+	var b strings.Builder
+	b.WriteString("gid://")
+	b.WriteString(app)
+	b.WriteByte('/')
+	b.WriteString(model)
+	for _, part := range id {
+		b.WriteByte('/')
+		b.WriteString(url.QueryEscape(part))
+	}
+	return b.String()
 }
 
 // Authenticator plays ActionCable::Connection::Base#connect: it turns the

@@ -12,7 +12,9 @@ type GlobalIDer interface {
 	GlobalIDParam() string
 }
 
-// GlobalID names a Rails record: gid://App/Model/ID.
+// GlobalID names a Rails record: gid://App/Model/ID. ID is the record's id
+// as Ruby's to_s renders it, unescaped; for a composite primary key use
+// GlobalIDParam with each part.
 type GlobalID struct {
 	App, Model, ID string
 }
@@ -20,8 +22,9 @@ type GlobalID struct {
 // GlobalIDParam returns the record's to_gid_param.
 func (g GlobalID) GlobalIDParam() string { return GlobalIDParam(g.App, g.Model, g.ID) }
 
-// String returns the GlobalID URI, gid://App/Model/ID.
-func (g GlobalID) String() string { return "gid://" + g.App + "/" + g.Model + "/" + g.ID }
+// String returns the GlobalID URI, gid://App/Model/ID, with ID escaped as
+// GlobalID escapes it (see GlobalIDParam).
+func (g GlobalID) String() string { return globalIDURI(g.App, g.Model, []string{g.ID}) }
 
 // ChannelName returns the name Rails derives from a channel class name for
 // broadcastings: "ChatChannel" is "chat", "Admin::ChatChannel" is

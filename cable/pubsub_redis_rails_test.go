@@ -208,44 +208,50 @@ func TestRedisPubSubPublishReachesRails(t *testing.T) {
 
 // TestRailsRemoteDisconnect: remote_connections.where(...).disconnect in
 // Ruby reaches a RedisPubSub subscribed to the internal channel of the same
-// identifiers, "action_cable/<connection identifier>".
+// identifiers, "action_cable/<connection identifier>". String ids that
+// GlobalID escapes ("alice@example.com", "john doe") must give Rails' own
+// identifier, or the disconnect of a banned user would miss its sockets.
 func TestRailsRemoteDisconnect(t *testing.T) {
 	info := requireRails(t)
 	url := redisURL(t)
 	prefix := uniquePrefix(t) + "_production"
 	r, _ := newRedisPubSub(t, url, cable.RedisConfig{ChannelPrefix: &prefix})
 
-	id := cable.Identity{"current_user": "user-7", "tenant": "acme"}
-	if info.globalID {
-		id["current_user"] = cable.GlobalIDParam("myapp", "User", "7")
-	}
-	stream := "action_cable/" + id.ConnectionIdentifier()
-	s := newSink()
-	subscribe(t, r, stream, s.deliver)
+	for _, userID := range []string{"7", "alice@example.com", "john doe", "a/b+c%é"} {
+		t.Run(userID, func(t *testing.T) {
+			id := cable.Identity{"current_user": "user-" + userID, "tenant": "acme"}
+			if info.globalID {
+				id["current_user"] = cable.GlobalIDParam("myapp", "User", userID)
+			}
+			stream := "action_cable/" + id.ConnectionIdentifier()
+			s := newSink()
+			subscribe(t, r, stream, s.deliver)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := rubyCommand(ctx, url, &prefix, "disconnect", "7", "acme").Output()
-	if err != nil {
-		t.Fatalf("interop.rb disconnect: %v\n%s", err, stderrOf(err))
-	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if want := "channel " + stream; lines[0] != want {
-		t.Errorf("Rails used %q; want %q", lines[0], want)
-	}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := rubyCommand(ctx, url, &prefix, "disconnect", userID, "acme").Output()
+			if err != nil {
+				t.Fatalf("interop.rb disconnect: %v\n%s", err, stderrOf(err))
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if want := "channel " + stream; lines[0] != want {
+				t.Fatalf("Rails used %q; want %q", lines[0], want)
+			}
 
-	// actioncable/lib/action_cable/remote_connections.rb: 7.1 added the
-	// reconnect flag to the payload.
-	want := []string{`{"type":"disconnect"}`}
-	if info.major > 7 || info.major == 7 && info.minor >= 1 {
-		want = []string{`{"type":"disconnect","reconnect":true}`, `{"type":"disconnect","reconnect":false}`}
+			// actioncable/lib/action_cable/remote_connections.rb: 7.1 added the
+			// reconnect flag to the payload.
+			want := []string{`{"type":"disconnect"}`}
+			if info.major > 7 || info.major == 7 && info.minor >= 1 {
+				want = []string{`{"type":"disconnect","reconnect":true}`, `{"type":"disconnect","reconnect":false}`}
+			}
+			for _, w := range want {
+				if got := s.next(t, 5*time.Second); string(got) != w {
+					t.Errorf("internal channel got %q; want %q", got, w)
+				}
+			}
+			s.none(t, 50*time.Millisecond)
+		})
 	}
-	for _, w := range want {
-		if got := s.next(t, 5*time.Second); string(got) != w {
-			t.Errorf("internal channel got %q; want %q", got, w)
-		}
-	}
-	s.none(t, 50*time.Millisecond)
 }
 
 // stderrOf returns the standard error captured in an *exec.ExitError.

@@ -2,6 +2,7 @@ package cable_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -484,6 +485,45 @@ func TestConnectionIdentifier(t *testing.T) {
 	}
 	if got := cable.GlobalIDParam("myapp", "User", "1"); got != "Z2lkOi8vbXlhcHAvVXNlci8x" {
 		t.Errorf("GlobalIDParam = %q", got)
+	}
+}
+
+// TestGlobalIDParam: ids are escaped as GlobalID escapes them. The URIs
+// and params were printed by globalid 0.6.0 (Debian's ruby-globalid):
+// User.new(id).to_global_id.to_s and .to_gid_param with GlobalID.app =
+// "myapp". The composite key follows URI::GID.build of globalid 1.2+
+// (lib/global_id/uri/gid.rb: each part CGI.escape'd, joined with "/").
+func TestGlobalIDParam(t *testing.T) {
+	tests := []struct {
+		id    []string
+		uri   string
+		param string
+	}{
+		{[]string{"1"}, "gid://myapp/User/1", "Z2lkOi8vbXlhcHAvVXNlci8x"},
+		{[]string{"alice@example.com"}, "gid://myapp/User/alice%40example.com", "Z2lkOi8vbXlhcHAvVXNlci9hbGljZSU0MGV4YW1wbGUuY29t"},
+		{[]string{"john doe"}, "gid://myapp/User/john+doe", "Z2lkOi8vbXlhcHAvVXNlci9qb2huK2RvZQ"},
+		{[]string{"a/b"}, "gid://myapp/User/a%2Fb", "Z2lkOi8vbXlhcHAvVXNlci9hJTJGYg"},
+		{[]string{"x+y"}, "gid://myapp/User/x%2By", "Z2lkOi8vbXlhcHAvVXNlci94JTJCeQ"},
+		{[]string{"50%"}, "gid://myapp/User/50%25", "Z2lkOi8vbXlhcHAvVXNlci81MCUyNQ"},
+		{[]string{"café"}, "gid://myapp/User/caf%C3%A9", "Z2lkOi8vbXlhcHAvVXNlci9jYWYlQzMlQTk"},
+		{[]string{"~._-"}, "gid://myapp/User/~._-", "Z2lkOi8vbXlhcHAvVXNlci9-Ll8t"},
+		{[]string{"<script>"}, "gid://myapp/User/%3Cscript%3E", "Z2lkOi8vbXlhcHAvVXNlci8lM0NzY3JpcHQlM0U"},
+		{[]string{"7", "a b"}, "gid://myapp/User/7/a+b", base64.RawURLEncoding.EncodeToString([]byte("gid://myapp/User/7/a+b"))},
+	}
+	for _, tt := range tests {
+		if got := cable.GlobalIDParam("myapp", "User", tt.id...); got != tt.param {
+			t.Errorf("GlobalIDParam(%q) = %q; want %q", tt.id, got, tt.param)
+		}
+		if len(tt.id) != 1 {
+			continue
+		}
+		g := cable.GlobalID{App: "myapp", Model: "User", ID: tt.id[0]}
+		if got := g.String(); got != tt.uri {
+			t.Errorf("GlobalID{ID: %q}.String() = %q; want %q", tt.id[0], got, tt.uri)
+		}
+		if got := g.GlobalIDParam(); got != tt.param {
+			t.Errorf("GlobalID{ID: %q}.GlobalIDParam() = %q; want %q", tt.id[0], got, tt.param)
+		}
 	}
 }
 

@@ -186,16 +186,22 @@ func TestTurboGenerateMatchesRuby(t *testing.T) {
 }
 
 // goStreamable turns a vector's JSON streamable into the Go value
-// TurboStreamName takes: {"gid": URI} is a record.
+// TurboStreamName takes: {"gid": URI, "id": id} is a record, whose URI
+// (as Ruby's GlobalID escaped it) must be the Go GlobalID's too.
 func goStreamable(t *testing.T, x any) any {
 	switch v := x.(type) {
 	case map[string]any:
 		uri, _ := v["gid"].(string)
-		parts := strings.Split(strings.TrimPrefix(uri, "gid://"), "/")
-		if len(parts) != 3 {
-			t.Fatalf("bad gid %q", uri)
+		id, _ := v["id"].(string)
+		parts := strings.SplitN(strings.TrimPrefix(uri, "gid://"), "/", 3)
+		if len(parts) != 3 || id == "" {
+			t.Fatalf("bad record %v", v)
 		}
-		return cable.GlobalID{App: parts[0], Model: parts[1], ID: parts[2]}
+		g := cable.GlobalID{App: parts[0], Model: parts[1], ID: id}
+		if g.String() != uri {
+			t.Errorf("GlobalID{ID: %q}.String() = %q; Ruby's is %q", id, g.String(), uri)
+		}
+		return g
 	case float64:
 		return int(v)
 	case []any:

@@ -624,6 +624,9 @@ func (res *resolver) identify(r *http.Request, ids []identifier) (cable.Identity
 							Detail: "Devise timeout: last request at " + w.LastRequestAt.UTC().Format(time.RFC3339)}
 					}
 					v = w.ID
+					if len(w.IDParts) > 1 {
+						v = compositeID(w.IDParts)
+					}
 				}
 			}
 		case "token":
@@ -642,6 +645,10 @@ func (res *resolver) identify(r *http.Request, ids []identifier) (cable.Identity
 	}
 	return identity, identifier{}, nil
 }
+
+// compositeID is the to_key of a record with a composite primary key, each
+// part rendered with to_s.
+type compositeID []string
 
 // render digs id.path out of v and renders it as Rails renders an
 // identifier: to_gid_param for a model, to_s otherwise
@@ -664,7 +671,14 @@ func render(v any, id identifier) (string, error) {
 			return "", fail(fmt.Sprintf("cannot take %q of a %T", k, v))
 		}
 	}
-	switch v.(type) {
+	switch v := v.(type) {
+	case compositeID:
+		// A composite primary key (Rails 7.1+): GlobalID escapes each part
+		// (rails/globalid lib/global_id/uri/gid.rb, URI::GID.build).
+		if id.model != "" {
+			return cable.GlobalIDParam(id.app, id.model, v...), nil
+		}
+		return strings.Join(v, "/"), nil
 	case string, int64, *big.Int:
 	case nil:
 	case map[string]any, []any:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -55,6 +56,10 @@ func TestAuthenticator(t *testing.T) {
 		t.Fatal(err)
 	}
 	gid42 := cable.GlobalIDParam("myapp", "User", "42")
+	emailToken, err := tokens.Encode("token", map[string]any{"user_id": "alice@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name   string
@@ -81,6 +86,11 @@ func TestAuthenticator(t *testing.T) {
 			want: cable.Identity{"a": "42", "b": "42"}},
 		{name: "token", args: []string{"--token-hash-key", hashKey, "--identify", "current_user=token:token:user_id"},
 			query: "token=" + token, want: cable.Identity{"current_user": "7"}},
+		// User.new("alice@example.com").to_gid_param, printed by globalid 0.6.0:
+		// gid://myapp/User/alice%40example.com.
+		{name: "string id escaped as GlobalID does", args: []string{"--token-hash-key", hashKey, "--gid-app", "myapp",
+			"--identify", "current_user=token:token:user_id@User"}, query: "token=" + emailToken,
+			want: cable.Identity{"current_user": "Z2lkOi8vbXlhcHAvVXNlci9hbGljZSU0MGV4YW1wbGUuY29t"}},
 		{name: "no cookie", args: []string{"--identify", "current_user=encrypted:user_id"}, reason: auth.ReasonNoCookie},
 		{name: "tampered", args: []string{"--identify", "current_user=encrypted:user_id"},
 			cookie: strings.Replace(enc, "b1H", "b2H", 1), reason: auth.ReasonAuthFailed},
@@ -209,5 +219,22 @@ func TestParseRotation(t *testing.T) {
 		if _, err := parseRotation(bad, false, def); err == nil {
 			t.Errorf("parseRotation(%q) succeeded", bad)
 		}
+	}
+}
+
+// A Devise user with a composite primary key (Rails 7.1+): GlobalID escapes
+// each part of to_key and joins them with "/" (rails/globalid
+// lib/global_id/uri/gid.rb, URI::GID.build), so "/" inside a part must not
+// be confused with the separator.
+func TestRenderCompositeKey(t *testing.T) {
+	key := compositeID{"7", "a/b c"}
+	got, err := render(key, identifier{name: "current_user", model: "User", app: "myapp"})
+	want := base64.RawURLEncoding.EncodeToString([]byte("gid://myapp/User/7/a%2Fb+c"))
+	if err != nil || got != want {
+		t.Errorf("render(%q) with a model = %q, %v; want %q", key, got, err, want)
+	}
+	got, err = render(key, identifier{name: "current_user"})
+	if err != nil || got != "7/a/b c" {
+		t.Errorf("render(%q) with to_s = %q, %v; want %q", key, got, err, "7/a/b c")
 	}
 }

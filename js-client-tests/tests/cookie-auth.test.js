@@ -82,6 +82,8 @@ const fresh = {};
 if (!noRails) {
   fresh.valid = mintWithRails({ secretKeyBase: SECRET, jar: "encrypted", name: "user_id", value: 42, expiresIn: 3600 });
   fresh.expired = mintWithRails({ secretKeyBase: SECRET, jar: "encrypted", name: "user_id", value: 42, expiresIn: -3600 });
+  // A string primary key that GlobalID escapes: gid://myapp/User/alice%40example.com.
+  fresh.email = mintWithRails({ secretKeyBase: SECRET, jar: "encrypted", name: "user_id", value: "alice@example.com", expiresIn: 3600 });
 }
 
 // Cookies Rails accepts: [vector, what it shows].
@@ -130,7 +132,7 @@ const REFUSED = [
 
 before(async () => {
   const readers = [...ACCEPTED.map(([v]) => v), ...REFUSED.map(([, v]) => v)];
-  if (!noRails) readers.push(fresh.valid);
+  if (!noRails) readers.push(fresh.valid, fresh.email);
   await Promise.all(readers.map(serverFor));
 });
 
@@ -170,11 +172,18 @@ describe("a Rails-made cookie identifies the connection", { concurrency: true },
   test("fresh cookie from the local Rails, expiring in an hour", { skip: noRails, timeout: 15000 }, (t) =>
     assertIdentified(t, fresh.valid),
   );
+  test("fresh cookie from the local Rails with a string id GlobalID escapes", { skip: noRails, timeout: 15000 }, (t) =>
+    assertIdentified(t, fresh.email),
+  );
 });
 
 test("the expected identifier is GlobalID's own to_gid_param", { skip: noRails || (rails.globalid !== "yes" && "no globalid") }, () => {
   assert.equal(gidParamFromRuby(APP, MODEL, 42), gidParam(APP, MODEL, 42));
   assert.equal(gidParam(APP, MODEL, 42), "Z2lkOi8vbXlhcHAvVXNlci80Mg");
+  // GlobalID escapes the id with CGI.escape (rails/globalid lib/global_id/uri/gid.rb).
+  for (const id of ["alice@example.com", "john doe", "a/b+c%~é!*'()"]) {
+    assert.equal(gidParam(APP, MODEL, id), gidParamFromRuby(APP, MODEL, id), `id ${JSON.stringify(id)}`);
+  }
 });
 
 /**

@@ -85,11 +85,12 @@ def stream_name_from(streamables)
   streamables.try(:to_gid_param) || streamables.to_param
 end
 
-# Streamables as JSON for the Go test: records become {"gid": URI}.
+# Streamables as JSON for the Go test: records become {"gid": URI, "id": id},
+# the URI as GlobalID escapes the id, and the id as the record has it.
 def streamables_json(x)
   case x
   when Array then x.map { |e| streamables_json(e) }
-  when User then { "gid" => x.to_global_id.to_s }
+  when User then { "gid" => x.to_global_id.to_s, "id" => x.id.to_s }
   else x
   end
 end
@@ -129,6 +130,8 @@ user = User.new(1)
   [user, "messages"],
   [user, :comments, 5],
   [[user, "inbox"], "unread"],
+  [User.new("alice@example.com"), "messages"],
+  [User.new("john doe/+%")],
   ["room", nil, true],
   [],
 ].each do |streamables|

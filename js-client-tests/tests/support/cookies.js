@@ -84,10 +84,18 @@ export function userIdOf(v) {
 /**
  * to_gid_param of gid://app/model/id: URL-safe Base64 without padding
  * (rails/globalid, GlobalID#to_param), which ActionCable uses as the
- * connection identifier of a record.
+ * connection identifier of a record. The id is escaped as URI::GID.build
+ * escapes it, with Ruby's CGI.escape (lib/global_id/uri/gid.rb).
  */
 export function gidParam(app, model, id) {
-  return Buffer.from(`gid://${app}/${model}/${id}`).toString("base64url");
+  return Buffer.from(`gid://${app}/${model}/${cgiEscape(String(id))}`).toString("base64url");
+}
+
+/** Ruby's CGI.escape: only A-Z a-z 0-9 - _ . ~ kept, a space as "+". */
+function cgiEscape(s) {
+  return encodeURIComponent(s)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, "+");
 }
 
 function runRails(args, secretKeyBase) {
