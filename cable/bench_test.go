@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,5 +102,46 @@ func BenchmarkSubscribe(b *testing.B) {
 	for b.Loop() {
 		c.subscribe(ctx, id)
 		c.unsubscribe(ctx, c.sub(id))
+	}
+}
+
+// BenchmarkManySubscriptions measures, on one connection with n
+// subscriptions whose identifiers share a 1 KiB prefix (all streaming the
+// same stream, so the stream has n identifier groups):
+//   - message: a perform sent to the last subscription;
+//   - subscribe: subscribing and unsubscribing one more identifier.
+//
+// Both must not grow with n: the connection and the stream index their
+// subscriptions by identifier once they have more than a few.
+func BenchmarkManySubscriptions(b *testing.B) {
+	pad := strings.Repeat("x", 1024)
+	ident := func(i int) string { return fmt.Sprintf(`{"channel":"StreamChannel","pad":"%s","n":%d}`, pad, i) }
+	for _, n := range []int{1, 100, 3000} {
+		srv := quietServer()
+		srv.Handle("StreamChannel", func() Channel { return streamChannel{} })
+		ctx := context.Background()
+		c, _ := newSinkConn(srv, Identity{})
+		for i := 0; i < n; i++ {
+			c.subscribe(ctx, ident(i))
+		}
+		if len(c.subs) != n {
+			b.Fatalf("%d subscriptions; want %d", len(c.subs), n)
+		}
+		b.Run(fmt.Sprintf("op=message/subs=%d", n), func(b *testing.B) {
+			frame := []byte(`{"command":"message","identifier":` + strconv.Quote(ident(n-1)) + `,"data":"{\"action\":\"echo\"}"}`)
+			b.ReportAllocs()
+			for b.Loop() {
+				c.handleFrame(ctx, frame)
+			}
+		})
+		b.Run(fmt.Sprintf("op=subscribe/subs=%d", n), func(b *testing.B) {
+			id := ident(n)
+			b.ReportAllocs()
+			for b.Loop() {
+				c.subscribe(ctx, id)
+				c.unsubscribe(ctx, c.sub(id))
+			}
+		})
+		c.finish()
 	}
 }

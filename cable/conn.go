@@ -67,11 +67,23 @@ type Conn struct {
 	stopped  bool // no more tasks run
 	ctx      context.Context
 	maxQueue int
+	// pendingBytes is the size of the command frames queued and not yet
+	// run; maxPending bounds it (see admitCommand).
+	pendingBytes int64
+	maxPending   int64
 
-	// Owned by the command goroutine: the subscriptions, usually few, so a
-	// slice searched by identifier costs less memory than a map.
-	subs []*Subscription
+	// Owned by the command goroutine: the subscriptions in the order they
+	// were made, usually few, so a slice searched by identifier costs less
+	// memory than a map. Past subIndexAt of them, subIndex finds one by
+	// identifier, so that a client with thousands of subscriptions does
+	// not make each of its commands scan them all.
+	subs     []*Subscription
+	subIndex map[string]*Subscription
 }
+
+// subIndexAt is how many subscriptions a connection has before they are
+// indexed by identifier.
+const subIndexAt = 8
 
 // Identity returns what the Authenticator returned for this connection.
 // It must not be modified.
@@ -211,6 +223,34 @@ const closeGrace = 2 * time.Second
 // connection's memory stays bounded.
 const maxPendingCommands = 4096
 
+// minPendingBytes is the least memory a connection may hold in commands
+// waiting to run; the bound is twice the largest message if that is more,
+// so that a command of any allowed size can always wait behind another.
+const minPendingBytes = 16 << 20
+
+// admitCommand accounts n more bytes of commands waiting to run. It reports
+// false, and accounts nothing, when that would pass the connection's bound
+// while something is already waiting: a client that sends faster than its
+// commands run (or whose commands wait on a pub/sub outage) must not make
+// the server hold its frames without limit. Counting commands alone would
+// still allow maxPendingCommands × MaxMessageSize bytes.
+func (c *Conn) admitCommand(n int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pendingBytes > 0 && c.pendingBytes+n > c.maxPending {
+		return false
+	}
+	c.pendingBytes += n
+	return true
+}
+
+// commandDone gives back what admitCommand accounted.
+func (c *Conn) commandDone(n int64) {
+	c.mu.Lock()
+	c.pendingBytes -= n
+	c.mu.Unlock()
+}
+
 // pendingTasks returns the number of queued commands and ticks.
 func (c *Conn) pendingTasks() int {
 	c.mu.Lock()
@@ -297,12 +337,15 @@ func (c *Conn) handleFrame(ctx context.Context, b []byte) {
 		}
 		c.unsubscribe(ctx, sub)
 	case "message":
-		c.message(ctx, id, cmd.Data)
+		c.message(ctx, id, cmd.Data, cmd.DataErr)
 	}
 }
 
 // sub returns the subscription with identifier id, or nil.
 func (c *Conn) sub(id string) *Subscription {
+	if c.subIndex != nil {
+		return c.subIndex[id]
+	}
 	for _, s := range c.subs {
 		if s.id == id {
 			return s
@@ -374,6 +417,15 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		return
 	}
 	c.subs = append(c.subs, sub)
+	switch {
+	case c.subIndex != nil:
+		c.subIndex[id] = sub
+	case len(c.subs) > subIndexAt:
+		c.subIndex = make(map[string]*Subscription, 2*len(c.subs))
+		for _, x := range c.subs {
+			c.subIndex[x.id] = x
+		}
+	}
 	sub.active = true
 	if !sub.deferred {
 		sub.confirm()
@@ -389,6 +441,9 @@ func (c *Conn) unsubscribe(ctx context.Context, sub *Subscription) {
 			c.subs = append(c.subs[:i], c.subs[i+1:]...)
 			break
 		}
+	}
+	if c.subIndex != nil {
+		delete(c.subIndex, sub.id)
 	}
 	c.teardown(ctx, sub)
 }
@@ -406,10 +461,14 @@ func (c *Conn) teardown(ctx context.Context, sub *Subscription) {
 	sub.StopAllStreams(ctx)
 }
 
-func (c *Conn) message(ctx context.Context, id string, data *string) {
+func (c *Conn) message(ctx context.Context, id string, data *string, dataErr error) {
 	sub := c.sub(id)
 	if sub == nil {
 		c.logErr(&ProtocolError{Command: "message", Identifier: id, Err: errors.New("unable to find subscription")})
+		return
+	}
+	if dataErr != nil {
+		c.logErr(&ProtocolError{Command: "message", Identifier: id, Err: dataErr})
 		return
 	}
 	if data == nil {

@@ -239,6 +239,10 @@ func subscribeFrame(id string) string {
 	return fmt.Sprintf(`{"command":"subscribe","identifier":%s}`, jsonString(id))
 }
 
+func unsubscribeFrame(id string) string {
+	return fmt.Sprintf(`{"command":"unsubscribe","identifier":%s}`, jsonString(id))
+}
+
 func messageFrame(id, data string) string {
 	return fmt.Sprintf(`{"command":"message","identifier":%s,"data":%s}`, jsonString(id), jsonString(data))
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,9 +43,10 @@ type hubStream struct {
 	settled bool               // guarded by hub.mu: the PubSub has answered
 
 	mu     sync.RWMutex
-	groups []*group      // by identifier, in the order they first streamed
-	conns  map[*Conn]int // subscriptions per connection, for presence
-	count  int           // subscriptions in groups
+	groups []*group          // by identifier, in the order they first streamed
+	byID   map[string]*group // indexes groups once there are more than groupIndexAt
+	conns  map[*Conn]int     // subscriptions per connection, for presence
+	count  int               // subscriptions in groups
 
 	// Broadcasts to deliver to everyone but one connection, matched by
 	// their bytes when they come back from the PubSub.
@@ -79,14 +81,51 @@ type group struct {
 	members map[*Subscription]struct{}
 }
 
+// groupIndexAt is how many groups a stream has before they are indexed by
+// identifier: most streams have one (every subscriber of a Turbo stream
+// sends the same identifier), but a channel whose identifiers differ per
+// subscriber has as many groups as subscribers, and add and remove look
+// one up under the lock that deliveries take.
+const groupIndexAt = 8
+
 // group returns the group of identifier id, or nil.
-func (st *hubStream) group(id string) (int, *group) {
-	for i, g := range st.groups {
+func (st *hubStream) group(id string) *group {
+	if st.byID != nil {
+		return st.byID[id]
+	}
+	for _, g := range st.groups {
 		if g.id == id {
-			return i, g
+			return g
 		}
 	}
-	return -1, nil
+	return nil
+}
+
+// addGroup appends g, indexing the groups once there are enough of them.
+func (st *hubStream) addGroup(g *group) {
+	st.groups = append(st.groups, g)
+	switch {
+	case st.byID != nil:
+		st.byID[g.id] = g
+	case len(st.groups) > groupIndexAt:
+		st.byID = make(map[string]*group, 2*len(st.groups))
+		for _, x := range st.groups {
+			st.byID[x.id] = x
+		}
+	}
+}
+
+// removeGroup removes g, keeping the others in order.
+func (st *hubStream) removeGroup(g *group) {
+	for i, x := range st.groups {
+		if x == g {
+			st.groups = slices.Delete(st.groups, i, i+1)
+			break
+		}
+	}
+	if st.byID != nil {
+		delete(st.byID, g.id)
+	}
 }
 
 func newHub(ps PubSub, logger *slog.Logger, stats *counters) *hub {
@@ -132,10 +171,10 @@ func (h *hub) add(ctx context.Context, stream string, s *Subscription) (*hubStre
 	}
 
 	st.mu.Lock()
-	_, g := st.group(s.id)
+	g := st.group(s.id)
 	if g == nil {
 		g = &group{id: s.id, prefix: s.prefix, members: make(map[*Subscription]struct{}, 1)}
-		st.groups = append(st.groups, g)
+		st.addGroup(g)
 	}
 	g.members[s] = struct{}{}
 	st.count++
@@ -187,7 +226,7 @@ var errAbandoned = errors.New("cable: stream abandoned")
 // remove undoes a successful add.
 func (h *hub) remove(st *hubStream, s *Subscription) {
 	st.mu.Lock()
-	if i, g := st.group(s.id); g != nil {
+	if g := st.group(s.id); g != nil {
 		if _, ok := g.members[s]; ok {
 			delete(g.members, s)
 			st.count--
@@ -196,7 +235,7 @@ func (h *hub) remove(st *hubStream, s *Subscription) {
 			}
 		}
 		if len(g.members) == 0 {
-			st.groups = append(st.groups[:i], st.groups[i+1:]...)
+			st.removeGroup(g)
 		}
 	}
 	st.mu.Unlock()

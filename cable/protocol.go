@@ -40,6 +40,11 @@ type command struct {
 	Command    string
 	Identifier *string
 	Data       *string
+	// DataErr says why data is not a string. Only a message reads data
+	// (connection/subscriptions.rb, perform_action decodes data["data"]),
+	// so a subscribe or unsubscribe with a non-string data still runs, as
+	// in Rails.
+	DataErr error
 }
 
 var errUnrecognized = errors.New("unrecognized command")
@@ -47,8 +52,9 @@ var errUnrecognized = errors.New("unrecognized command")
 // decodeCommand parses one text frame as ActiveSupport::JSON.decode and
 // a Ruby Hash would see it: keys match exactly (encoding/json's struct
 // decoding would also accept "COMMAND"), unknown keys are ignored,
-// duplicate keys resolve last-wins, and an identifier or data that is not
-// a string is an error, as Ruby raises TypeError for it.
+// duplicate keys resolve last-wins, and an identifier that is not a string
+// is an error, as Ruby raises TypeError for it. A data that is not a
+// string is reported in DataErr, for a message to refuse.
 func decodeCommand(b []byte) (command, error) {
 	var c command
 	// Fast path: a struct, when every key that encoding/json would match
@@ -59,15 +65,15 @@ func decodeCommand(b []byte) (command, error) {
 			Identifier *string `json:"identifier"`
 			Data       *string `json:"data"`
 		}
-		if err := json.Unmarshal(b, &f); err != nil {
-			// A non-string identifier or data: Ruby's TypeError.
-			return c, err
+		if err := json.Unmarshal(b, &f); err == nil {
+			if f.Command != nil {
+				c.Command = *f.Command
+			}
+			c.Identifier, c.Data = f.Identifier, f.Data
+			return c, nil
 		}
-		if f.Command != nil {
-			c.Command = *f.Command
-		}
-		c.Identifier, c.Data = f.Identifier, f.Data
-		return c, nil
+		// Invalid JSON, or a field of another type: the exact path below
+		// tells which.
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -87,9 +93,7 @@ func commandFrom(cmd, identifier, data json.RawMessage) (command, error) {
 	if c.Identifier, err = stringField(identifier); err != nil {
 		return c, err
 	}
-	if c.Data, err = stringField(data); err != nil {
-		return c, err
-	}
+	c.Data, c.DataErr = stringField(data)
 	return c, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -364,6 +365,7 @@ func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Iden
 		limit = 1 << 20
 	}
 	ws.SetReadLimit(limit)
+	c.maxPending = max(minPendingBytes, 2*limit)
 
 	// Open sequence (connection/base.rb, handle_open): the internal
 	// channel, welcome, then the connection joins the heartbeat. Rails does
@@ -418,7 +420,7 @@ func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Iden
 	for _, sub := range c.subs {
 		c.teardown(hookCtx, sub)
 	}
-	c.subs = nil
+	c.subs, c.subIndex = nil, nil
 	if s.Disconnected != nil {
 		c.safely("disconnect", func() { s.Disconnected(hookCtx, c) })
 	}
@@ -443,14 +445,32 @@ func (s *Server) readLoop(c *Conn, ws *websocket.Conn) {
 			s.logger.Error("cable: couldn't handle non-string message", "conn", c.connID)
 			continue
 		}
+		if !utf8.Valid(b) {
+			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the
+			// connection with 1007, as websocket-driver does for Rails
+			// (lib/websocket/driver/hybi.rb); gorilla does not check.
+			s.logger.Warn("cable: closing a connection that sent a text frame that is not UTF-8", "conn", c.connID, "remote", ws.RemoteAddr())
+			msg := websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "Could not decode a text frame as UTF-8")
+			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			return
+		}
 		if c.pendingTasks() >= maxPendingCommands {
 			s.logger.Warn("cable: closing a connection with too many commands waiting", "conn", c.connID, "pending", maxPendingCommands)
 			return
 		}
+		n := int64(len(b))
+		if !c.admitCommand(n) {
+			s.logger.Warn("cable: closing a connection with too many bytes of commands waiting", "conn", c.connID, "limit_bytes", c.maxPending)
+			return
+		}
 		s.stats.commands.Add(1)
-		if !c.enqueueTask(func(ctx context.Context) { c.handleFrame(ctx, b) }) {
+		if !c.enqueueTask(func(ctx context.Context) {
+			defer c.commandDone(n)
+			c.handleFrame(ctx, b)
+		}) {
 			// The server is closing this connection: keep reading until
 			// the client's close frame, but run nothing more.
+			c.commandDone(n)
 			s.logger.Debug("cable: ignoring a message processed after the connection was closed", "conn", c.connID)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,6 +327,144 @@ func TestMaxMessageSize(t *testing.T) {
 	// server, so the log line may follow the client's close a moment later.
 	if !waitFor(5*time.Second, func() bool { return strings.Contains(ts.Logs.String(), "over the size limit") }) {
 		t.Errorf("no log line:\n%s", ts.Logs)
+	}
+}
+
+// A text frame that is not UTF-8 fails the connection with 1007 (RFC 6455
+// §8.1), as websocket-driver does for Rails; its command does not run.
+func TestInvalidUTF8TextFrame(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := ts.dial(t, nil)
+	c.expect(`{"type":"welcome"}`)
+	c.send(subscribeFrame(echoID))
+	c.expect(confirmFrame(echoID))
+	// Written by hand: json.Marshal would replace the bad bytes.
+	frame := `{"command":"message","identifier":` + jsonString(echoID) + `,"data":"{\"action\":\"echo\",\"s\":\"` + "\xff\xfe" + `\"}"}`
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.closed(2 * time.Second); !websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData) {
+		t.Fatalf("close = %v; want 1007", err)
+	}
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(ts.Logs.String(), "not UTF-8") }) {
+		t.Errorf("no log line:\n%s", ts.Logs)
+	}
+}
+
+// blockChannel's "block" action waits until release is closed (or the
+// connection ends), as a slow database call would.
+type blockChannel struct{ release chan struct{} }
+
+func (b blockChannel) Subscribed(context.Context, *cable.Subscription) error { return nil }
+func (b blockChannel) Unsubscribed(context.Context, *cable.Subscription)     {}
+func (b blockChannel) Perform(ctx context.Context, s *cable.Subscription, action string, data json.RawMessage) error {
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// While one command is slow, a client that keeps sending large frames is
+// disconnected once the frames waiting pass the connection's byte bound
+// (16 MiB with the default 1 MiB message size), not after 4096 frames,
+// which could be 4 GiB. A client under the bound keeps its connection and
+// every command runs once the slow one is done.
+func TestPendingCommandBytes(t *testing.T) {
+	release := make(chan struct{})
+	ts := newTestServer(t, func(s *cable.Server) {
+		s.Handle("BlockChannel", func() cable.Channel { return blockChannel{release: release} })
+	})
+	const blockID = `{"channel":"BlockChannel"}`
+	pad := strings.Repeat("x", 512<<10)
+
+	// Under the bound: 8 frames of 512 KiB wait, then all run.
+	ok := ts.dial(t, nil)
+	ok.expect(`{"type":"welcome"}`)
+	ok.send(subscribeFrame(blockID))
+	ok.expect(confirmFrame(blockID))
+	ok.send(subscribeFrame(echoID))
+	ok.expect(confirmFrame(echoID))
+	ok.send(messageFrame(blockID, `{"action":"block"}`))
+	for i := 0; i < 8; i++ {
+		ok.send(messageFrame(echoID, fmt.Sprintf(`{"action":"echo","n":%d,"pad":%q}`, i, pad)))
+	}
+
+	// Over it: the server closes the connection after about 32 frames,
+	// where counting frames alone would have let 4096 wait.
+	bad := ts.dial(t, nil)
+	bad.expect(`{"type":"welcome"}`)
+	bad.send(subscribeFrame(blockID))
+	bad.expect(confirmFrame(blockID))
+	bad.send(messageFrame(blockID, `{"action":"block"}`))
+	sent := 0
+	for ; sent < 200; sent++ {
+		if err := bad.ws.WriteMessage(websocket.TextMessage, []byte(messageFrame(blockID, fmt.Sprintf(`{"action":"block","pad":%q}`, pad)))); err != nil {
+			break
+		}
+		if strings.Contains(ts.Logs.String(), "too many bytes of commands waiting") {
+			break
+		}
+	}
+	if !waitFor(5*time.Second, func() bool { return strings.Contains(ts.Logs.String(), "too many bytes of commands waiting") }) {
+		t.Fatalf("sent %d frames of 512 KiB behind a blocked command and the connection was not closed", sent)
+	}
+	// How many frames the client wrote before noticing depends on the
+	// socket buffers, so only the server's decision is checked.
+	if !strings.Contains(ts.Logs.String(), fmt.Sprintf("limit_bytes=%d", 16<<20)) {
+		t.Errorf("the log does not give the 16 MiB bound:\n%.2000s", ts.Logs)
+	}
+	bad.closed(5 * time.Second)
+
+	close(release)
+	for i := 0; i < 8; i++ {
+		ok.expect(dataFrame(echoID, fmt.Sprintf(`{"action":"echo","n":%d,"pad":%q}`, i, pad)))
+	}
+}
+
+// A connection with more subscriptions than are searched one by one (its
+// own, and the stream's identifier groups, are then indexed): commands
+// find the right subscription, unsubscribed ones are gone, a broadcast
+// reaches each remaining identifier once, in the order they subscribed.
+func TestManySubscriptionsIndexed(t *testing.T) {
+	ts := newTestServer(t, nil)
+	c := ts.dial(t, nil)
+	c.expect(`{"type":"welcome"}`)
+	room := func(i int) string { return fmt.Sprintf(`{"channel":"EchoChannel","room":%d}`, i) }
+	var live []int
+	for i := 0; i < 40; i++ {
+		c.send(subscribeFrame(room(i)))
+		c.expect(confirmFrame(room(i)))
+		live = append(live, i)
+	}
+	for _, i := range []int{0, 7, 8, 9, 25, 39} {
+		c.send(unsubscribeFrame(room(i)))
+		live = slices.DeleteFunc(live, func(x int) bool { return x == i })
+	}
+	c.send(messageFrame(room(25), `{"action":"echo","gone":true}`))
+	c.send(messageFrame(room(26), `{"action":"echo","n":26}`))
+	c.expect(dataFrame(room(26), `{"action":"echo","n":26}`))
+	c.expectNothing()
+
+	broadcast := func(n int) {
+		t.Helper()
+		if err := ts.Broadcast(context.Background(), "echo", json.RawMessage(fmt.Sprintf(`{"b":%d}`, n))); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range live {
+			c.expect(dataFrame(room(i), fmt.Sprintf(`{"b":%d}`, n)))
+		}
+		c.expectNothing()
+	}
+	broadcast(1)
+
+	// Resubscribed, room 8 streams again, after the others.
+	c.send(subscribeFrame(room(8)))
+	c.expect(confirmFrame(room(8)))
+	live = append(live, 8)
+	broadcast(2)
+	if got := ts.SubscriberCount("echo"); got != 1 {
+		t.Errorf("SubscriberCount = %d; want 1 connection", got)
 	}
 }
 
