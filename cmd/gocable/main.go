@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful shutdown; once it has, signals
+	// get their default action again, so a second one ends the process at
+	// once instead of waiting out --shutdown-timeout.
+	go func() { <-ctx.Done(); stop() }() // owner: main; ends with the first signal or with the process
 	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -133,28 +138,110 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // run serves until ctx ends, then shuts down gracefully. If ready is not
 // nil, the listening address is sent on it once the server accepts.
+// configs is every part of the binary's configuration.
+type configs struct {
+	cfg config
+	ac  authConfig
+	pc  pubsubConfig
+	tc  turboConfig
+	bc  broadcastConfig
+	dc  demoConfig
+	chc builtinConfig
+}
+
+func (c *configs) register(fs *flag.FlagSet) {
+	c.cfg.register(fs)
+	c.ac.register(fs)
+	c.pc.register(fs)
+	c.tc.register(fs)
+	c.bc.register(fs)
+	c.dc.register(fs)
+	c.chc.register(fs)
+}
+
+// envName finds the variable a flag's usage names: "(env NAME ...".
+var envName = regexp.MustCompile(`\(env ([A-Z][A-Z0-9_]*)`)
+
+// checkEnv parses every environment variable that stands for a flag with
+// that flag's own parser, on a scratch copy of the configuration, so that
+// GOCABLE_SHUTDOWN_TIMEOUT=10 (no unit) is an error as --shutdown-timeout
+// 10 is, not a silent fallback to the default. The value is not repeated:
+// some variables hold secrets.
+func checkEnv() error {
+	var scratch configs
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	scratch.register(fs)
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		m := envName.FindStringSubmatch(f.Usage)
+		if m == nil {
+			return
+		}
+		// Empty counts as unset, as the defaults read it (FOO= in a
+		// compose file).
+		if v := os.Getenv(m[1]); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s (for --%s): invalid value: want %s", m[1], f.Name, valueKind(f.Value)))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// valueKind says what a flag's parser takes, for an error message.
+func valueKind(v flag.Value) string {
+	g, _ := v.(flag.Getter)
+	if g == nil {
+		return "a valid value"
+	}
+	switch g.Get().(type) {
+	case bool:
+		return "true or false"
+	case time.Duration:
+		return "a duration such as 30s or 5m"
+	case int, int64, uint, uint64:
+		return "a whole number"
+	}
+	return "a valid value"
+}
+
+// check rejects values no flag parser refuses but that make no sense.
+func (c *config) check() error {
+	switch {
+	case c.maxMessage < 0:
+		return fmt.Errorf("--max-message-size %d: must not be negative (0 means 1 MiB)", c.maxMessage)
+	case c.sendQueue < 0:
+		return fmt.Errorf("--send-queue %d: must not be negative (0 means 1024)", c.sendQueue)
+	case c.shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout %v: must be positive", c.shutdownTimeout)
+	case c.path == "" || !strings.HasPrefix(c.path, "/"):
+		return fmt.Errorf("--path %q: must start with /", c.path)
+	case c.healthPath != "" && !strings.HasPrefix(c.healthPath, "/"):
+		return fmt.Errorf("--health-path %q: must start with / (or be empty to disable it)", c.healthPath)
+	case c.metricsPath != "" && !strings.HasPrefix(c.metricsPath, "/"):
+		return fmt.Errorf("--metrics-path %q: must start with / (or be empty to disable it)", c.metricsPath)
+	}
+	return nil
+}
+
 func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- string) error {
 	fs := flag.NewFlagSet("gocable", flag.ContinueOnError)
 	fs.SetOutput(logOut)
-	var cfg config
-	var ac authConfig
-	var pc pubsubConfig
-	var tc turboConfig
-	var bc broadcastConfig
-	var dc demoConfig
-	var chc builtinConfig
-	cfg.register(fs)
-	ac.register(fs)
-	pc.register(fs)
-	tc.register(fs)
-	bc.register(fs)
-	dc.register(fs)
-	chc.register(fs)
+	var all configs
+	all.register(fs)
+	cfg, ac, pc, tc, bc, dc, chc := &all.cfg, &all.ac, &all.pc, &all.tc, &all.bc, &all.dc, &all.chc
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := checkEnv(); err != nil {
+		return err
+	}
+	if err := cfg.check(); err != nil {
+		return err
 	}
 	logger, err := newLogger(logOut, cfg.logLevel, cfg.logFormat)
 	if err != nil {
@@ -195,7 +282,9 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- stri
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(cfg.path, srv)
+	if err := handleRoute(mux, cfg.path, srv); err != nil {
+		return fmt.Errorf("--path: %w", err)
+	}
 	if err := bc.install(mux, srv, logger); err != nil {
 		return err
 	}
@@ -203,7 +292,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- stri
 		return err
 	}
 	if cfg.healthPath != "" {
-		mux.HandleFunc(cfg.healthPath, func(w http.ResponseWriter, r *http.Request) {
+		health := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			state := "memory"
 			if psState != nil {
 				state = psState()
@@ -216,17 +305,26 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- stri
 			w.WriteHeader(status)
 			json.NewEncoder(w).Encode(map[string]any{"status": http.StatusText(status), "pubsub": state, "connections": srv.ConnCount()})
 		})
+		if err := handleRoute(mux, cfg.healthPath, health); err != nil {
+			return fmt.Errorf("--health-path: %w", err)
+		}
 	}
 
 	if cfg.metricsPath != "" {
-		mux.Handle(cfg.metricsPath, metricsHandler(srv, psState))
+		if err := handleRoute(mux, cfg.metricsPath, metricsHandler(srv, psState)); err != nil {
+			return fmt.Errorf("--metrics-path: %w", err)
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	// IdleTimeout closes kept-alive HTTP connections that send nothing
+	// (ReadHeaderTimeout only covers a connection's first request);
+	// WebSockets are hijacked and not subject to it.
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	logger.Info("gocable listening", "addr", ln.Addr().String(), "path", cfg.path)
 	if ready != nil {
 		ready <- ln.Addr().String()
@@ -242,8 +340,15 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- stri
 	logger.Info("gocable shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
-	herr := hs.Shutdown(sctx) // stops new upgrades; does not wait for WebSockets
+	// Both at once: hs.Shutdown closes the listener and waits for HTTP
+	// requests in flight (not for WebSockets, which are hijacked), and a
+	// slow one must not use up the time in which every WebSocket client
+	// is sent server_restart. An upgrade that completes meanwhile is
+	// refused by srv.Shutdown with the same frame.
+	herrc := make(chan error, 1)
+	go func() { herrc <- hs.Shutdown(sctx) }() // owner: run, which waits on herrc
 	cerr := srv.Shutdown(sctx)
+	herr := <-herrc
 	<-served
 	logger.Info("gocable stopped")
 	return errors.Join(herr, cerr)

@@ -228,7 +228,7 @@ func clientOptions(s *cableSettings, pid int) (redisClientOptions, error) {
 	}
 	opt, err := redis.ParseURL(raw)
 	if err != nil {
-		return redisClientOptions{}, fmt.Errorf("redis url %s: %w", redactURL(raw), err)
+		return redisClientOptions{}, fmt.Errorf("redis url %s: %s", redactURL(raw), redisURLReason(raw, err))
 	}
 	if s.Path != nil {
 		opt.Network, opt.Addr = "unix", *s.Path
@@ -305,6 +305,25 @@ func clientOptions(s *cableSettings, pid int) (redisClientOptions, error) {
 }
 
 // redactURL returns raw with its password replaced by "xxxxx".
+// redisURLReason says why raw is not a Redis URL without repeating it: a
+// *url.Error quotes the whole URL, password included.
+func redisURLReason(raw string, err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	if u, perr := url.Parse(raw); perr == nil {
+		if p, ok := u.User.Password(); ok && p != "" && strings.Contains(msg, p) {
+			return "invalid"
+		}
+	}
+	if strings.Contains(msg, raw) {
+		return "invalid"
+	}
+	return msg
+}
+
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
