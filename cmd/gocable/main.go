@@ -1,13 +1,3 @@
-// Command gocable runs an ActionCable server: point the official
-// @rails/actioncable client (or Turbo) at ws://host:8080/cable.
-//
-// Usage:
-//
-//	gocable [flags]            run the server
-//	gocable cookie [flags]     decode a Rails cookie with the server's settings
-//
-// Every flag can also be set from the environment variable named in its
-// help text. Run gocable -h for the list.
 package main
 
 import (
