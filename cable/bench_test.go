@@ -124,8 +124,8 @@ func BenchmarkManySubscriptions(b *testing.B) {
 		for i := 0; i < n; i++ {
 			c.subscribe(ctx, ident(i))
 		}
-		if len(c.subs) != n {
-			b.Fatalf("%d subscriptions; want %d", len(c.subs), n)
+		if len(c.subs.items) != n {
+			b.Fatalf("%d subscriptions; want %d", len(c.subs.items), n)
 		}
 		b.Run(fmt.Sprintf("op=message/subs=%d", n), func(b *testing.B) {
 			frame := []byte(`{"command":"message","identifier":` + strconv.Quote(ident(n-1)) + `,"data":"{\"action\":\"echo\"}"}`)

@@ -80,6 +80,9 @@ type Subscription struct {
 // Rails (connection/subscriptions.rb).
 func (s *Subscription) Identifier() string { return s.id }
 
+// key returns the identifier, for keyedList.
+func (s *Subscription) key() string { return s.id }
+
 // Channel returns the identifier's "channel" key, e.g. "ChatChannel".
 func (s *Subscription) Channel() string { return s.channel }
 

@@ -73,17 +73,9 @@ type Conn struct {
 	maxPending   int64
 
 	// Owned by the command goroutine: the subscriptions in the order they
-	// were made, usually few, so a slice searched by identifier costs less
-	// memory than a map. Past subIndexAt of them, subIndex finds one by
-	// identifier, so that a client with thousands of subscriptions does
-	// not make each of its commands scan them all.
-	subs     []*Subscription
-	subIndex map[string]*Subscription
+	// were made, found by identifier.
+	subs keyedList[*Subscription]
 }
-
-// subIndexAt is how many subscriptions a connection has before they are
-// indexed by identifier.
-const subIndexAt = 8
 
 // Identity returns what the Authenticator returned for this connection.
 // It must not be modified.
@@ -343,15 +335,8 @@ func (c *Conn) handleFrame(ctx context.Context, b []byte) {
 
 // sub returns the subscription with identifier id, or nil.
 func (c *Conn) sub(id string) *Subscription {
-	if c.subIndex != nil {
-		return c.subIndex[id]
-	}
-	for _, s := range c.subs {
-		if s.id == id {
-			return s
-		}
-	}
-	return nil
+	s, _ := c.subs.get(id)
+	return s
 }
 
 func (c *Conn) subscribe(ctx context.Context, id string) {
@@ -416,16 +401,7 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		c.logger.Debug("cable: subscription rejected", "identifier", id)
 		return
 	}
-	c.subs = append(c.subs, sub)
-	switch {
-	case c.subIndex != nil:
-		c.subIndex[id] = sub
-	case len(c.subs) > subIndexAt:
-		c.subIndex = make(map[string]*Subscription, 2*len(c.subs))
-		for _, x := range c.subs {
-			c.subIndex[x.id] = x
-		}
-	}
+	c.subs.add(sub)
 	sub.active = true
 	if !sub.deferred {
 		sub.confirm()
@@ -436,15 +412,7 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 }
 
 func (c *Conn) unsubscribe(ctx context.Context, sub *Subscription) {
-	for i, x := range c.subs {
-		if x == sub {
-			c.subs = append(c.subs[:i], c.subs[i+1:]...)
-			break
-		}
-	}
-	if c.subIndex != nil {
-		delete(c.subIndex, sub.id)
-	}
+	c.subs.remove(sub)
 	c.teardown(ctx, sub)
 }
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +42,7 @@ type hubStream struct {
 	settled bool               // guarded by hub.mu: the PubSub has answered
 
 	mu     sync.RWMutex
-	groups []*group          // by identifier, in the order they first streamed
-	byID   map[string]*group // indexes groups once there are more than groupIndexAt
+	groups keyedList[*group] // by identifier, in the order they first streamed
 	conns  map[*Conn]int     // subscriptions per connection, for presence
 	count  int               // subscriptions in groups
 
@@ -81,52 +79,8 @@ type group struct {
 	members map[*Subscription]struct{}
 }
 
-// groupIndexAt is how many groups a stream has before they are indexed by
-// identifier: most streams have one (every subscriber of a Turbo stream
-// sends the same identifier), but a channel whose identifiers differ per
-// subscriber has as many groups as subscribers, and add and remove look
-// one up under the lock that deliveries take.
-const groupIndexAt = 8
-
-// group returns the group of identifier id, or nil.
-func (st *hubStream) group(id string) *group {
-	if st.byID != nil {
-		return st.byID[id]
-	}
-	for _, g := range st.groups {
-		if g.id == id {
-			return g
-		}
-	}
-	return nil
-}
-
-// addGroup appends g, indexing the groups once there are enough of them.
-func (st *hubStream) addGroup(g *group) {
-	st.groups = append(st.groups, g)
-	switch {
-	case st.byID != nil:
-		st.byID[g.id] = g
-	case len(st.groups) > groupIndexAt:
-		st.byID = make(map[string]*group, 2*len(st.groups))
-		for _, x := range st.groups {
-			st.byID[x.id] = x
-		}
-	}
-}
-
-// removeGroup removes g, keeping the others in order.
-func (st *hubStream) removeGroup(g *group) {
-	for i, x := range st.groups {
-		if x == g {
-			st.groups = slices.Delete(st.groups, i, i+1)
-			break
-		}
-	}
-	if st.byID != nil {
-		delete(st.byID, g.id)
-	}
-}
+// key returns the group's identifier, for keyedList.
+func (g *group) key() string { return g.id }
 
 func newHub(ps PubSub, logger *slog.Logger, stats *counters) *hub {
 	return &hub{ps: ps, logger: logger, stats: stats, streams: make(map[string]*hubStream)}
@@ -171,10 +125,10 @@ func (h *hub) add(ctx context.Context, stream string, s *Subscription) (*hubStre
 	}
 
 	st.mu.Lock()
-	g := st.group(s.id)
-	if g == nil {
+	g, ok := st.groups.get(s.id)
+	if !ok {
 		g = &group{id: s.id, prefix: s.prefix, members: make(map[*Subscription]struct{}, 1)}
-		st.addGroup(g)
+		st.groups.add(g)
 	}
 	g.members[s] = struct{}{}
 	st.count++
@@ -226,7 +180,7 @@ var errAbandoned = errors.New("cable: stream abandoned")
 // remove undoes a successful add.
 func (h *hub) remove(st *hubStream, s *Subscription) {
 	st.mu.Lock()
-	if g := st.group(s.id); g != nil {
+	if g, ok := st.groups.get(s.id); ok {
 		if _, ok := g.members[s]; ok {
 			delete(g.members, s)
 			st.count--
@@ -235,7 +189,7 @@ func (h *hub) remove(st *hubStream, s *Subscription) {
 			}
 		}
 		if len(g.members) == 0 {
-			st.removeGroup(g)
+			st.groups.remove(g)
 		}
 	}
 	st.mu.Unlock()
@@ -353,7 +307,7 @@ func (st *hubStream) deliver(payload []byte) {
 	st.mu.RLock()
 	defer st.mu.RUnlock()
 	sent := 0
-	for _, g := range st.groups {
+	for _, g := range st.groups.items {
 		f := outFrame{data: dataFrame(g.prefix, msg)}
 		if len(g.members) > 1 {
 			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, f.data)

@@ -417,10 +417,10 @@ func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Iden
 		unsubInternal()
 	}
 	hookCtx := context.WithoutCancel(ctx)
-	for _, sub := range c.subs {
+	for _, sub := range c.subs.items {
 		c.teardown(hookCtx, sub)
 	}
-	c.subs, c.subIndex = nil, nil
+	c.subs = keyedList[*Subscription]{}
 	if s.Disconnected != nil {
 		c.safely("disconnect", func() { s.Disconnected(hookCtx, c) })
 	}

@@ -62,7 +62,7 @@ func (c *Conn) finish() {
 	c.stopped = true
 	c.mu.Unlock()
 	c.wg.Wait()
-	for _, sub := range c.subs {
+	for _, sub := range c.subs.items {
 		c.teardown(c.ctx, sub)
 	}
 	c.cancel()
