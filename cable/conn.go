@@ -220,20 +220,30 @@ const maxPendingCommands = 4096
 // so that a command of any allowed size can always wait behind another.
 const minPendingBytes = 16 << 20
 
-// admitCommand accounts n more bytes of commands waiting to run. It reports
-// false, and accounts nothing, when that would pass the connection's bound
-// while something is already waiting: a client that sends faster than its
-// commands run (or whose commands wait on a pub/sub outage) must not make
-// the server hold its frames without limit. Counting commands alone would
-// still allow maxPendingCommands × MaxMessageSize bytes.
-func (c *Conn) admitCommand(n int64) bool {
+// Why admitCommand refuses a command.
+var (
+	errTooManyCommands = errors.New("too many commands waiting")
+	errTooManyBytes    = errors.New("too many bytes of commands waiting")
+)
+
+// admitCommand accounts one more command of n bytes waiting to run. It
+// refuses, and accounts nothing, when maxPendingCommands tasks are queued,
+// or when n bytes would pass the connection's bound while something is
+// already waiting: a client that sends faster than its commands run (or
+// whose commands wait on a pub/sub outage) must not make the server hold
+// its frames without limit. Counting commands alone would still allow
+// maxPendingCommands × MaxMessageSize bytes.
+func (c *Conn) admitCommand(n int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.pendingBytes > 0 && c.pendingBytes+n > c.maxPending {
-		return false
+	switch {
+	case len(c.tasks) >= maxPendingCommands:
+		return errTooManyCommands
+	case c.pendingBytes > 0 && c.pendingBytes+n > c.maxPending:
+		return errTooManyBytes
 	}
 	c.pendingBytes += n
-	return true
+	return nil
 }
 
 // commandDone gives back what admitCommand accounted.
@@ -241,13 +251,6 @@ func (c *Conn) commandDone(n int64) {
 	c.mu.Lock()
 	c.pendingBytes -= n
 	c.mu.Unlock()
-}
-
-// pendingTasks returns the number of queued commands and ticks.
-func (c *Conn) pendingTasks() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.tasks)
 }
 
 // enqueueTask queues fn to run on the command goroutine, after everything

@@ -454,13 +454,10 @@ func (s *Server) readLoop(c *Conn, ws *websocket.Conn) {
 			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 			return
 		}
-		if c.pendingTasks() >= maxPendingCommands {
-			s.logger.Warn("cable: closing a connection with too many commands waiting", "conn", c.connID, "pending", maxPendingCommands)
-			return
-		}
 		n := int64(len(b))
-		if !c.admitCommand(n) {
-			s.logger.Warn("cable: closing a connection with too many bytes of commands waiting", "conn", c.connID, "limit_bytes", c.maxPending)
+		if err := c.admitCommand(n); err != nil {
+			s.logger.Warn("cable: closing a connection with "+err.Error(), "conn", c.connID,
+				"limit_commands", maxPendingCommands, "limit_bytes", c.maxPending)
 			return
 		}
 		s.stats.commands.Add(1)
