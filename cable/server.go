@@ -223,14 +223,6 @@ func (s *Server) SubscriberCount(stream string) int {
 	return conns
 }
 
-// ConnCount returns the number of open connections on this node.
-func (s *Server) ConnCount() int {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
 // Server returns the server the connection belongs to.
 func (c *Conn) Server() *Server { return c.srv }
 

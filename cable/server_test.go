@@ -523,8 +523,8 @@ func TestSlowClient(t *testing.T) {
 	if !dropped {
 		t.Fatalf("the slow client was not disconnected; logs:\n%s", ts.Logs)
 	}
-	if ts.ConnCount() != 1 {
-		t.Errorf("ConnCount = %d; want 1", ts.ConnCount())
+	if ts.Stats().Connections != 1 {
+		t.Errorf("Stats().Connections = %d; want 1", ts.Stats().Connections)
 	}
 }
 

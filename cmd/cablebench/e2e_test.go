@@ -256,9 +256,9 @@ func TestEndToEnd(t *testing.T) {
 func waitConns(t *testing.T, srv *cable.Server, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for srv.ConnCount() != n {
+	for srv.Stats().Connections != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("server has %d connections; want %d", srv.ConnCount(), n)
+			t.Fatalf("server has %d connections; want %d", srv.Stats().Connections, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

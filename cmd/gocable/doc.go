@@ -13,4 +13,8 @@
 // SIGTERM or SIGINT shuts down gracefully: every client is sent
 // {"type":"disconnect","reason":"server_restart","reconnect":true}, within
 // --shutdown-timeout; a second signal ends the process at once.
+//
+// All of it is package [github.com/gocable/gocable/cable/runner]: a program
+// that serves channels of its own builds the same binary with
+// runner.Main and its channels in Options.
 package main

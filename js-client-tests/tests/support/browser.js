@@ -39,7 +39,7 @@ export function requireBrowserPrerequisites() {
   for (const f of ["actioncable.esm.js", "turbo.js"]) {
     if (!existsSync(join(demoStatic, f))) {
       throw new Error(
-        `cmd/gocable/demo/static/${f} is missing: run \`npm run demo-assets\` (npm test does) before building gocable`,
+        `cable/runner/demo/static/${f} is missing: run \`npm run demo-assets\` (npm test does) before building gocable`,
       );
     }
   }

@@ -1,4 +1,4 @@
-package main
+package runner
 
 // This file reads a Rails config/cable.yml: the ERB subset such files use,
 // then the YAML subset, then the settings of one environment. There is no

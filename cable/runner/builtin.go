@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"flag"
@@ -66,7 +66,7 @@ func (c *builtinConfig) names(shared bool) ([]string, error) {
 		case f == "" || f == "none":
 			continue
 		case !slices.ContainsFunc(builtinChannels, func(b builtinChannel) bool { return b.flag == f }):
-			return nil, fmt.Errorf("gocable: --channels: unknown channel %q (want chat, benchmark or none)", f)
+			return nil, fmt.Errorf("--channels: unknown channel %q (want chat, benchmark or none)", f)
 		case !slices.Contains(out, f):
 			out = append(out, f)
 		}
@@ -87,7 +87,7 @@ func (c *builtinConfig) install(srv *cable.Server, shared bool, logger *slog.Log
 		}
 		newChannel := b.newChannel
 		if err := handleChannel(srv, b.name, func() cable.Channel { return newChannel(srv) }); err != nil {
-			return fmt.Errorf("gocable: channel %s: %w", b.name, err)
+			return fmt.Errorf("channel %s: %w", b.name, err)
 		}
 		served = append(served, b.name)
 	}

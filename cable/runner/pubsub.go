@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"cmp"
@@ -73,7 +73,7 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	}
 	s, source, err := c.resolve()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("gocable: %w", err)
+		return nil, nil, nil, err
 	}
 	if s == nil {
 		logger.Info("gocable: in-process pub/sub: broadcasts reach this process only", "source", source)
@@ -81,7 +81,7 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	}
 	opts, err := clientOptions(s, os.Getpid())
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("gocable: %s: %w", source, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
 	}
 	redis.SetLogger(redisLogger{logger})
 	client := opts.newClient()

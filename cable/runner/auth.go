@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"context"
@@ -695,3 +695,7 @@ func render(v any, id identifier) (string, error) {
 	}
 	return s, nil
 }
+
+// configured tells whether -identify (or GOCABLE_IDENTIFY) names any
+// identifier.
+func (c *authConfig) configured() bool { return len(c.identify.values()) > 0 }

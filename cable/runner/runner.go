@@ -1,0 +1,412 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gocable/gocable/cable"
+)
+
+// Options is what a program adds to the runner. The zero value runs
+// gocable exactly as the gocable command does.
+type Options struct {
+	// Channels are the program's own channels, by the Ruby class name
+	// a client's identifier names in its "channel" key. They are served
+	// beside the built-in ones that --channels picks; a built-in of the
+	// same name is left out, so a port of the app's ChatChannel replaces
+	// ours.
+	Channels map[string]func() cable.Channel
+
+	// Authenticator, if not nil, identifies connections instead of the
+	// --identify flags (which are then refused).
+	Authenticator cable.Authenticator
+
+	// Setup, if not nil, runs once the server and its routes are built
+	// and before it listens: it may add routes to app.Mux, read
+	// app.Server or keep app.Logger. An error stops the program.
+	Setup func(ctx context.Context, app *App) error
+}
+
+// App is the server the runner built, as Options.Setup sees it.
+type App struct {
+	// Server is the cable server, with the channels registered.
+	Server *cable.Server
+	// Mux routes every HTTP request, the cable endpoint included.
+	Mux *http.ServeMux
+	// Logger is the logger --log-level and --log-format describe.
+	Logger *slog.Logger
+}
+
+// Main runs the program as gocable does and never returns: it reads
+// os.Args ("cookie" as the first argument runs the cookie decoder),
+// serves until SIGINT or SIGTERM, shuts down gracefully and exits with
+// status 0, or 1 after printing the error. A second signal ends the
+// process at once.
+func Main(opts Options) {
+	name := filepath.Base(os.Args[0])
+	if len(os.Args) > 1 && os.Args[1] == "cookie" {
+		os.Exit(runCookie(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// The first signal starts a graceful shutdown; once it has, signals
+	// get their default action again, so a second one ends the process at
+	// once instead of waiting out --shutdown-timeout.
+	go func() { <-ctx.Done(); stop() }() // owner: Main; ends with the first signal or with the process
+	if err := Run(ctx, os.Args[1:], os.Stderr, opts); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// Run parses args (the flags of gocable, without the program name),
+// serves until ctx ends and then shuts down gracefully, within
+// --shutdown-timeout. Logs go to logOut. It returns flag.ErrHelp after
+// printing the usage for -h.
+func Run(ctx context.Context, args []string, logOut io.Writer, opts Options) error {
+	return serve(ctx, args, logOut, nil, opts)
+}
+
+// config is the server's own flags; auth and pub/sub have theirs.
+type config struct {
+	addr            string
+	path            string
+	origins         string
+	disableForgery  bool
+	disableSameHost bool
+	logLevel        string
+	logFormat       string
+	maxMessage      int64
+	sendQueue       int
+	shutdownTimeout time.Duration
+	healthPath      string
+	metricsPath     string
+}
+
+func envString(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(name string, def bool) bool {
+	if v, ok := os.LookupEnv(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err == nil {
+			return b
+		}
+	}
+	return def
+}
+
+func envInt(name string, def int64) int64 {
+	if v, ok := os.LookupEnv(name); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok {
+		d, err := time.ParseDuration(v)
+		if err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func (c *config) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", envString("GOCABLE_ADDR", ":8080"), "listen address (env GOCABLE_ADDR)")
+	fs.StringVar(&c.path, "path", envString("GOCABLE_PATH", "/cable"), "mount path of the cable endpoint (env GOCABLE_PATH)")
+	fs.StringVar(&c.origins, "allowed-origins", envString("GOCABLE_ALLOWED_ORIGINS", ""),
+		"comma-separated allowed request origins: exact strings, or /regexp/ (env GOCABLE_ALLOWED_ORIGINS); the same origin as the Host header is always allowed unless -disable-same-origin")
+	fs.BoolVar(&c.disableForgery, "disable-forgery-protection", envBool("GOCABLE_DISABLE_FORGERY_PROTECTION", false),
+		"accept every Origin, like config.action_cable.disable_request_forgery_protection (env GOCABLE_DISABLE_FORGERY_PROTECTION)")
+	fs.BoolVar(&c.disableSameHost, "disable-same-origin", envBool("GOCABLE_DISABLE_SAME_ORIGIN", false),
+		"do not accept an Origin equal to the request's own host, like allow_same_origin_as_host = false (env GOCABLE_DISABLE_SAME_ORIGIN)")
+	fs.StringVar(&c.logLevel, "log-level", envString("GOCABLE_LOG_LEVEL", "info"), "debug, info, warn or error (env GOCABLE_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", envString("GOCABLE_LOG_FORMAT", "text"), "text or json (env GOCABLE_LOG_FORMAT)")
+	fs.Int64Var(&c.maxMessage, "max-message-size", envInt("GOCABLE_MAX_MESSAGE_SIZE", 1<<20), "largest client message in bytes; larger closes with 1009 (env GOCABLE_MAX_MESSAGE_SIZE)")
+	fs.IntVar(&c.sendQueue, "send-queue", int(envInt("GOCABLE_SEND_QUEUE", 1024)), "frames queued for one client before it is disconnected as too slow (env GOCABLE_SEND_QUEUE)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("GOCABLE_SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env GOCABLE_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.healthPath, "health-path", envString("GOCABLE_HEALTH_PATH", "/health"), "health check path, empty to disable (env GOCABLE_HEALTH_PATH)")
+	fs.StringVar(&c.metricsPath, "metrics-path", envString("GOCABLE_METRICS_PATH", "/metrics"), "Prometheus metrics path, empty to disable (env GOCABLE_METRICS_PATH)")
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+// configs is every part of the binary's configuration.
+type configs struct {
+	cfg config
+	ac  authConfig
+	pc  pubsubConfig
+	tc  turboConfig
+	bc  broadcastConfig
+	dc  demoConfig
+	chc builtinConfig
+}
+
+func (c *configs) register(fs *flag.FlagSet) {
+	c.cfg.register(fs)
+	c.ac.register(fs)
+	c.pc.register(fs)
+	c.tc.register(fs)
+	c.bc.register(fs)
+	c.dc.register(fs)
+	c.chc.register(fs)
+}
+
+// envName finds the variable a flag's usage names: "(env NAME ...".
+var envName = regexp.MustCompile(`\(env ([A-Z][A-Z0-9_]*)`)
+
+// checkEnv parses every environment variable that stands for a flag with
+// that flag's own parser, on a scratch copy of the configuration, so that
+// GOCABLE_SHUTDOWN_TIMEOUT=10 (no unit) is an error as --shutdown-timeout
+// 10 is, not a silent fallback to the default. The value is not repeated:
+// some variables hold secrets.
+func checkEnv() error {
+	var scratch configs
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	scratch.register(fs)
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		m := envName.FindStringSubmatch(f.Usage)
+		if m == nil {
+			return
+		}
+		// Empty counts as unset, as the defaults read it (FOO= in a
+		// compose file).
+		if v := os.Getenv(m[1]); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s (for --%s): invalid value: want %s", m[1], f.Name, valueKind(f.Value)))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// valueKind says what a flag's parser takes, for an error message.
+func valueKind(v flag.Value) string {
+	g, _ := v.(flag.Getter)
+	if g == nil {
+		return "a valid value"
+	}
+	switch g.Get().(type) {
+	case bool:
+		return "true or false"
+	case time.Duration:
+		return "a duration such as 30s or 5m"
+	case int, int64, uint, uint64:
+		return "a whole number"
+	}
+	return "a valid value"
+}
+
+// check rejects values no flag parser refuses but that make no sense.
+func (c *config) check() error {
+	switch {
+	case c.maxMessage < 0:
+		return fmt.Errorf("--max-message-size %d: must not be negative (0 means 1 MiB)", c.maxMessage)
+	case c.sendQueue < 0:
+		return fmt.Errorf("--send-queue %d: must not be negative (0 means 1024)", c.sendQueue)
+	case c.shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout %v: must be positive", c.shutdownTimeout)
+	case c.path == "" || !strings.HasPrefix(c.path, "/"):
+		return fmt.Errorf("--path %q: must start with /", c.path)
+	case c.healthPath != "" && !strings.HasPrefix(c.healthPath, "/"):
+		return fmt.Errorf("--health-path %q: must start with / (or be empty to disable it)", c.healthPath)
+	case c.metricsPath != "" && !strings.HasPrefix(c.metricsPath, "/"):
+		return fmt.Errorf("--metrics-path %q: must start with / (or be empty to disable it)", c.metricsPath)
+	}
+	return nil
+}
+
+// run is Run with no Options; if ready is not nil, the listening address
+// is sent on it once the server accepts.
+func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- string) error {
+	return serve(ctx, args, logOut, ready, Options{})
+}
+
+// serve is Run; if ready is not nil, the listening address is sent on it
+// once the server accepts.
+func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- string, opts Options) error {
+	fs := flag.NewFlagSet("gocable", flag.ContinueOnError)
+	fs.SetOutput(logOut)
+	var all configs
+	all.register(fs)
+	cfg, ac, pc, tc, bc, dc, chc := &all.cfg, &all.ac, &all.pc, &all.tc, &all.bc, &all.dc, &all.chc
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if err := checkEnv(); err != nil {
+		return err
+	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	logger, err := newLogger(logOut, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	exact, patterns, err := cable.ParseOrigins(strings.Split(cfg.origins, ","))
+	if err != nil {
+		return fmt.Errorf("allowed origins: %w", err)
+	}
+	authn := opts.Authenticator
+	if authn == nil {
+		if authn, err = ac.authenticator(logger); err != nil {
+			return err
+		}
+	} else if ac.configured() {
+		return errors.New("--identify: this program identifies connections itself")
+	}
+	ps, psState, closePS, err := pc.pubsub(logger)
+	if err != nil {
+		return err
+	}
+	if closePS != nil {
+		defer closePS()
+	}
+
+	srv := &cable.Server{
+		PubSub:                   ps,
+		Authenticator:            authn,
+		AllowedOrigins:           exact,
+		AllowedOriginPatterns:    patterns,
+		DisableSameOrigin:        cfg.disableSameHost,
+		DisableForgeryProtection: cfg.disableForgery,
+		MaxMessageSize:           cfg.maxMessage,
+		SendQueueLen:             cfg.sendQueue,
+		Logger:                   logger,
+	}
+	for name, newChannel := range opts.Channels {
+		if err := handleChannel(srv, name, newChannel); err != nil {
+			return fmt.Errorf("channel %s: %w", name, err)
+		}
+	}
+	if err := chc.install(srv, ps != nil, logger); err != nil {
+		return err
+	}
+	if err := tc.install(srv, logger); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	if err := handleRoute(mux, cfg.path, srv); err != nil {
+		return fmt.Errorf("--path: %w", err)
+	}
+	if err := bc.install(mux, srv, logger); err != nil {
+		return err
+	}
+	if err := dc.install(mux, srv, cfg.path, logger); err != nil {
+		return err
+	}
+	if cfg.healthPath != "" {
+		health := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			state := "memory"
+			if psState != nil {
+				state = psState()
+			}
+			w.Header().Set("Content-Type", "application/json")
+			status := http.StatusOK
+			if state != "memory" && state != "ok" {
+				status = http.StatusServiceUnavailable
+			}
+			w.WriteHeader(status)
+			json.NewEncoder(w).Encode(map[string]any{"status": http.StatusText(status), "pubsub": state, "connections": srv.Stats().Connections})
+		})
+		if err := handleRoute(mux, cfg.healthPath, health); err != nil {
+			return fmt.Errorf("--health-path: %w", err)
+		}
+	}
+
+	if cfg.metricsPath != "" {
+		if err := handleRoute(mux, cfg.metricsPath, metricsHandler(srv, psState)); err != nil {
+			return fmt.Errorf("--metrics-path: %w", err)
+		}
+	}
+
+	if opts.Setup != nil {
+		if err := opts.Setup(ctx, &App{Server: srv, Mux: mux, Logger: logger}); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	// IdleTimeout closes kept-alive HTTP connections that send nothing
+	// (ReadHeaderTimeout only covers a connection's first request);
+	// WebSockets are hijacked and not subject to it.
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	logger.Info("gocable listening", "addr", ln.Addr().String(), "path", cfg.path)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("gocable shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	// Both at once: hs.Shutdown closes the listener and waits for HTTP
+	// requests in flight (not for WebSockets, which are hijacked), and a
+	// slow one must not use up the time in which every WebSocket client
+	// is sent server_restart. An upgrade that completes meanwhile is
+	// refused by srv.Shutdown with the same frame.
+	herrc := make(chan error, 1)
+	go func() { herrc <- hs.Shutdown(sctx) }() // owner: run, which waits on herrc
+	cerr := srv.Shutdown(sctx)
+	herr := <-herrc
+	<-served
+	logger.Info("gocable stopped")
+	return errors.Join(herr, cerr)
+}
