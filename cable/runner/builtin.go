@@ -75,7 +75,9 @@ func (c *builtinConfig) names(shared bool) ([]string, error) {
 }
 
 // install registers the chosen built-in channels on srv.
-func (c *builtinConfig) install(srv *cable.Server, shared bool, logger *slog.Logger) error {
+// A channel the program registers itself (in taken) replaces the built-in
+// of the same name.
+func (c *builtinConfig) install(srv *cable.Server, shared bool, taken map[string]func() cable.Channel, logger *slog.Logger) error {
 	names, err := c.names(shared)
 	if err != nil {
 		return err
@@ -83,6 +85,10 @@ func (c *builtinConfig) install(srv *cable.Server, shared bool, logger *slog.Log
 	var served []string
 	for _, b := range builtinChannels {
 		if !slices.Contains(names, b.flag) {
+			continue
+		}
+		if _, ok := taken[b.name]; ok {
+			logger.Info("gocable: built-in channel replaced by the program's own", "channel", b.name)
 			continue
 		}
 		newChannel := b.newChannel

@@ -325,7 +325,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 			return fmt.Errorf("channel %s: %w", name, err)
 		}
 	}
-	if err := chc.install(srv, ps != nil, logger); err != nil {
+	if err := chc.install(srv, ps != nil, opts.Channels, logger); err != nil {
 		return err
 	}
 	if err := tc.install(srv, logger); err != nil {
