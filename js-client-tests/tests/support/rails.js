@@ -99,6 +99,17 @@ export async function railsBroadcast(env, stream, jsonMessages) {
 }
 
 /**
+ * CHANNEL.broadcast_to(User.new(userId), message) in a Rails process, with
+ * message given as JSON text: Rails names the stream. Resolves with
+ * { stream, payload }: the stream Rails named and the payload it published.
+ */
+export async function railsBroadcastTo(env, channel, userId, jsonMessage) {
+  const lines = await runCable(["broadcast_to", channel, String(userId), jsonMessage], { env });
+  if (lines.length !== 2) throw new Error(`cable.rb broadcast_to printed ${JSON.stringify(lines)}`);
+  return { stream: lines[0], payload: JSON.parse(lines[1]) };
+}
+
+/**
  * remote_connections.where(current_user: User.new(userId)).disconnect in a
  * Rails process; resolves with the internal channel Rails used,
  * "action_cable/<connection identifier>".

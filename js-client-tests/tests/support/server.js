@@ -21,13 +21,34 @@ const verbose = !!process.env.GOCABLE_TEST_VERBOSE;
 
 const live = new Set();
 let builtBin;
+const builtPrograms = new Map(); // package path -> binary
 
 process.on("exit", () => {
   // Synchronous last resort; closing the pipe makes the supervisor SIGKILL
   // gocable (the OS closes it anyway when we exit).
   for (const s of live) s.proc.stdin.destroy();
   if (builtBin) rmSync(dirname(builtBin), { recursive: true, force: true });
+  for (const bin of builtPrograms.values()) rmSync(dirname(bin), { recursive: true, force: true });
 });
+
+/**
+ * Builds the Go program at pkg (a path from the project root, such as
+ * "./cmd/example-rooms": a program of a user's own, made with the runner)
+ * once per process, and returns its binary, for startServer({ bin }).
+ */
+export function buildProgram(pkg) {
+  if (!builtPrograms.has(pkg)) {
+    const dir = mkdtempSync(join(tmpdir(), "gocable-prog-"));
+    const bin = join(dir, "program");
+    const r = spawnSync("go", ["build", "-o", bin, pkg], { cwd: projectRoot, stdio: ["ignore", "inherit", "inherit"] });
+    if (r.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`go build ${pkg} failed (status ${r.status})`);
+    }
+    builtPrograms.set(pkg, bin);
+  }
+  return builtPrograms.get(pkg);
+}
 
 /** The gocable binary the servers run (built on first use without $GOCABLE_BIN). */
 export function gocableBin() {
@@ -64,7 +85,7 @@ export function freePort() {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class GocableProcess {
-  constructor(port, args, env) {
+  constructor(port, args, env, bin) {
     this.port = port;
     this.host = `127.0.0.1:${port}`;
     this.url = `ws://${this.host}/cable`;
@@ -74,7 +95,7 @@ class GocableProcess {
     this.output = "";
     this.exitStatus = undefined;
     const flags = ["--addr", this.host, "--log-level", "debug", "--shutdown-timeout", "3s", ...args];
-    this.proc = spawn(process.execPath, [supervisor, gocableBin(), ...flags], {
+    this.proc = spawn(process.execPath, [supervisor, bin ?? gocableBin(), ...flags], {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...serverBaseEnv(), ...(env || {}) },
     });
@@ -153,7 +174,9 @@ class GocableProcess {
  * Without `port` a free one is picked (and re-picked if it was taken in
  * the meantime); with `port` the bind is retried until retryMs has passed
  * (for restarting on the same port). `env` adds environment variables
- * (e.g. SECRET_KEY_BASE, which should not go on the command line).
+ * (e.g. SECRET_KEY_BASE, which should not go on the command line). `bin`
+ * runs another program built on the runner (see buildProgram) instead of
+ * gocable.
  */
 // gocable reads its configuration from the environment too; a developer's
 // REDIS_URL or SECRET_KEY_BASE must not change what a test starts, so
@@ -167,12 +190,12 @@ function serverBaseEnv() {
   return base;
 }
 
-export async function startServer({ port, args = [], env, readyTimeoutMs = 15000, retryMs = 5000 } = {}) {
+export async function startServer({ port, args = [], env, bin, readyTimeoutMs = 15000, retryMs = 5000 } = {}) {
   const fixed = port !== undefined;
   const deadline = Date.now() + retryMs;
   for (let attempt = 1; ; attempt++) {
     const p = fixed ? port : await freePort();
-    const srv = new GocableProcess(p, args, env);
+    const srv = new GocableProcess(p, args, env, bin);
     try {
       await srv.waitReady(readyTimeoutMs);
       return srv;

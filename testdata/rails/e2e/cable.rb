@@ -16,6 +16,13 @@
 #       ActionCable.server.broadcast(STREAM, message); prints the payload
 #       that was published, as a JSON string.
 #
+#   ruby cable.rb broadcast_to CHANNEL USER_ID JSON
+#       CHANNEL.broadcast_to(User.new(USER_ID), message) for a channel class
+#       of that name (say NotificationsChannel), as an app's model callback
+#       or job does: Rails names the stream (broadcasting_for: the channel's
+#       channel_name, then the user's GlobalID param). Prints the stream
+#       name, then the payload published, as a JSON string.
+#
 #   ruby cable.rb disconnect USER_ID
 #       calls ActionCable.server.remote_connections.where(current_user:
 #       User.new(USER_ID)).disconnect for a connection class that is
@@ -36,7 +43,7 @@
 require_relative "setup"
 
 def usage!
-  warn "usage: ruby cable.rb version | broadcast STREAM JSON... | disconnect USER_ID | cookie NAME JSON"
+  warn "usage: ruby cable.rb version | broadcast STREAM JSON... | broadcast_to CHANNEL USER_ID JSON | disconnect USER_ID | cookie NAME JSON"
   exit 2
 end
 
@@ -59,6 +66,18 @@ when "broadcast"
     s.broadcast(stream, message)
     puts JSON.generate(ActiveSupport::JSON.encode(message))
   end
+
+when "broadcast_to"
+  name = ARGV.shift or usage!
+  user_id = ARGV.shift or usage!
+  message = JSON.parse(ARGV.shift || usage!)
+  channel = Class.new(ActionCable::Channel::Base)
+  Object.const_set(name, channel) # channel_name comes from the class name
+  E2E.server # configures ActionCable.server, which broadcast_to uses
+  user = User.new(user_id)
+  puts channel.broadcasting_for(user)
+  channel.broadcast_to(user, message)
+  puts JSON.generate(ActiveSupport::JSON.encode(message))
 
 when "disconnect"
   user_id = ARGV.shift or usage!
