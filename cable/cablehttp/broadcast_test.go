@@ -155,3 +155,87 @@ func TestBroadcastHandlerPubSubFailure(t *testing.T) {
 		t.Fatalf("got %d %s", rec.Code, rec.Body)
 	}
 }
+
+// post serves one POST with the given Authorization header ("" for none).
+func post(h http.Handler, auth, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest("POST", "/_broadcast", strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// Without a Token the endpoint is closed to everyone, even to a request
+// whose bearer token is empty too.
+func TestBroadcastNoToken(t *testing.T) {
+	fb := &fakeBroadcaster{}
+	for _, auth := range []string{"", "Bearer", "Bearer ", "Bearer  ", "bearer " + testBroadcastSecret} {
+		rec := post(cablehttp.Broadcast{Server: fb, Logger: discardLogger()}, auth, `{"stream":"a","data":1}`)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("Authorization %q: status %d; want 401", auth, rec.Code)
+		}
+	}
+	if len(fb.sent) != 0 {
+		t.Errorf("sent %q; want nothing", fb.sent)
+	}
+}
+
+// Without a Server a valid request fails as a pub/sub failure would.
+func TestBroadcastNoServer(t *testing.T) {
+	rec := post(cablehttp.Broadcast{Token: testBroadcastSecret, Logger: discardLogger()}, "Bearer "+testBroadcastSecret, `{"stream":"a","data":1}`)
+	var got struct {
+		Error      string `json:"error"`
+		Broadcasts *int   `json:"broadcasts"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatalf("body %s: %v", rec.Body, err)
+	}
+	if rec.Code != http.StatusServiceUnavailable || got.Broadcasts == nil || *got.Broadcasts != 0 || !strings.HasPrefix(got.Error, "broadcast failed: cablehttp: ") {
+		t.Errorf("got %d %s; want 503 with broadcasts 0 and a cablehttp error", rec.Code, rec.Body)
+	}
+}
+
+// A MaxBody of zero or less means DefaultMaxBody.
+func TestBroadcastDefaultMaxBody(t *testing.T) {
+	// {"stream":"a","data":"xxx…"} of exactly n bytes.
+	body := func(n int) string {
+		const frame = `{"stream":"a","data":""}`
+		return frame[:len(frame)-2] + strings.Repeat("x", n-len(frame)) + `"}`
+	}
+	for _, maxBody := range []int64{0, -1} {
+		for _, tc := range []struct {
+			size int
+			want int
+		}{
+			{cablehttp.DefaultMaxBody, http.StatusAccepted},
+			{cablehttp.DefaultMaxBody + 1, http.StatusRequestEntityTooLarge},
+		} {
+			b := body(tc.size)
+			if len(b) != tc.size {
+				t.Fatalf("body of %d bytes; want %d", len(b), tc.size)
+			}
+			h := cablehttp.Broadcast{Server: &fakeBroadcaster{}, Token: testBroadcastSecret, MaxBody: maxBody, Logger: discardLogger()}
+			if rec := post(h, "Bearer "+testBroadcastSecret, b); rec.Code != tc.want {
+				t.Errorf("MaxBody %d, body of %d bytes: status %d; want %d", maxBody, tc.size, rec.Code, tc.want)
+			}
+		}
+	}
+}
+
+// The endpoint broadcasts through a real server to a real subscriber, the
+// payload exactly as posted.
+func TestBroadcastToServer(t *testing.T) {
+	srv, url := startServer(t)
+	c := dial(t, url)
+	c.subscribe()
+	h := cablehttp.Broadcast{Server: srv, Token: testBroadcastSecret, Logger: discardLogger()}
+	rec := post(h, "Bearer "+testBroadcastSecret, `[{"stream":"echo","data":{"n":12345678901234567890}},{"stream":"elsewhere","data":1},{"stream":"echo","data":"<p>"}]`)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	for _, msg := range []string{`{"n":12345678901234567890}`, `"\u003cp\u003e"`} {
+		c.expect(`{"identifier":` + quote(echoID) + `,"message":` + msg + `}`)
+	}
+}
