@@ -3,16 +3,13 @@ package runner
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,148 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// fakeBroadcaster records broadcasts; it fails the one numbered failAt
-// (1-based) when set.
-type fakeBroadcaster struct {
-	mu     sync.Mutex
-	sent   []string // stream + " " + payload
-	failAt int
-}
-
-func (f *fakeBroadcaster) Broadcast(ctx context.Context, stream string, msg any) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failAt > 0 && len(f.sent)+1 == f.failAt {
-		return errors.New("redis: connection refused")
-	}
-	raw, ok := msg.(json.RawMessage)
-	if !ok {
-		return errors.New("not raw JSON")
-	}
-	f.sent = append(f.sent, stream+" "+string(raw))
-	return nil
-}
-
 const testBroadcastSecret = "0123456789abcdef-test-secret"
-
-func newBroadcastHandler(b broadcaster, maxBody int64) *broadcastHandler {
-	return &broadcastHandler{
-		broadcaster: b,
-		secretHash:  sha256.Sum256([]byte(testBroadcastSecret)),
-		maxBody:     maxBody,
-		logger:      discardLogger(),
-	}
-}
-
-func TestBroadcastHandler(t *testing.T) {
-	tests := []struct {
-		name       string
-		method     string
-		auth       string
-		body       string
-		maxBody    int64
-		wantStatus int
-		wantBody   string // substring of the answer
-		wantSent   []string
-	}{
-		{name: "one", body: `{"stream":"chat_lobby","data":{"user":"bot","message":"hi <b>"}}`,
-			wantStatus: 202, wantBody: `{"broadcasts":1,"status":"accepted"}`,
-			wantSent: []string{`chat_lobby {"user":"bot","message":"hi <b>"}`}},
-		{name: "turbo html string", body: `{"stream":"messages","data":"<turbo-stream action=\"append\" target=\"messages\"><template><p>hi</p></template></turbo-stream>"}`,
-			wantStatus: 202, wantSent: []string{`messages "<turbo-stream action=\"append\" target=\"messages\"><template><p>hi</p></template></turbo-stream>"`}},
-		{name: "batch", body: ` [{"stream":"a","data":1},{"stream":"b","data":[1,2]},{"data":12345678901234567890,"stream":"a"}] `,
-			wantStatus: 202, wantBody: `"broadcasts":3`,
-			wantSent: []string{`a 1`, `b [1,2]`, `a 12345678901234567890`}},
-		{name: "null data", body: `{"stream":"a","data":null}`, wantStatus: 202, wantSent: []string{`a null`}},
-		{name: "lower-case scheme", auth: "bearer " + testBroadcastSecret, body: `{"stream":"a","data":1}`, wantStatus: 202, wantSent: []string{"a 1"}},
-
-		{name: "GET", method: "GET", wantStatus: 405, wantBody: "use POST"},
-		{name: "PUT", method: "PUT", body: `{"stream":"a","data":1}`, wantStatus: 405},
-		{name: "no auth", auth: "-", body: `{"stream":"a","data":1}`, wantStatus: 401, wantBody: "bearer token"},
-		{name: "wrong secret", auth: "Bearer nope", body: `{"stream":"a","data":1}`, wantStatus: 401},
-		{name: "secret prefix", auth: "Bearer " + testBroadcastSecret[:10], body: `{"stream":"a","data":1}`, wantStatus: 401},
-		{name: "basic scheme", auth: "Basic " + testBroadcastSecret, body: `{"stream":"a","data":1}`, wantStatus: 401},
-
-		{name: "bad json", body: `{"stream":"a",`, wantStatus: 400, wantBody: "invalid JSON"},
-		{name: "not an object", body: `"hello"`, wantStatus: 400, wantBody: "invalid JSON"},
-		{name: "empty body", body: ``, wantStatus: 400, wantBody: "empty body"},
-		{name: "trailing data", body: `{"stream":"a","data":1} {"stream":"b","data":2}`, wantStatus: 400, wantBody: "after the JSON value"},
-		{name: "unknown field", body: `{"steam":"a","data":1}`, wantStatus: 400, wantBody: `unknown field \"steam\"`},
-		{name: "no stream", body: `{"data":1}`, wantStatus: 400, wantBody: `\"stream\" is missing`},
-		{name: "empty stream", body: `{"stream":"","data":1}`, wantStatus: 400, wantBody: `\"stream\" is empty`},
-		{name: "stream not a string", body: `{"stream":5,"data":1}`, wantStatus: 400, wantBody: "invalid JSON"},
-		{name: "no data", body: `{"stream":"a"}`, wantStatus: 400, wantBody: `\"data\" is missing`},
-		{name: "empty batch", body: `[]`, wantStatus: 400, wantBody: "empty batch"},
-		{name: "invalid UTF-8 sends nothing", body: "[{\"stream\":\"a\",\"data\":1},{\"stream\":\"b\",\"data\":\"caf\xe9\"}]", wantStatus: 400, wantBody: "invalid UTF-8"},
-		{name: "bad entry in batch sends nothing", body: `[{"stream":"a","data":1},{"stream":"b"}]`, wantStatus: 400, wantBody: `broadcast 1: \"data\" is missing`},
-
-		{name: "too large", maxBody: 64, body: `{"stream":"a","data":"` + strings.Repeat("x", 100) + `"}`, wantStatus: 413, wantBody: "larger than 64"},
-		{name: "just fits", maxBody: 24, body: `{"stream":"a","data":12}`, wantStatus: 202, wantSent: []string{"a 12"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			fb := &fakeBroadcaster{}
-			max := tc.maxBody
-			if max == 0 {
-				max = defaultBroadcastMaxBody
-			}
-			h := newBroadcastHandler(fb, max)
-			method := tc.method
-			if method == "" {
-				method = "POST"
-			}
-			req := httptest.NewRequest(method, "/_broadcast", strings.NewReader(tc.body))
-			switch tc.auth {
-			case "":
-				req.Header.Set("Authorization", "Bearer "+testBroadcastSecret)
-			case "-":
-			default:
-				req.Header.Set("Authorization", tc.auth)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != tc.wantStatus {
-				t.Fatalf("status %d; want %d; body %s", rec.Code, tc.wantStatus, rec.Body)
-			}
-			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type %q", ct)
-			}
-			var answer map[string]any
-			if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil {
-				t.Errorf("answer is not a JSON object: %s", rec.Body)
-			}
-			if !strings.Contains(rec.Body.String(), tc.wantBody) {
-				t.Errorf("body %s; want it to contain %s", rec.Body, tc.wantBody)
-			}
-			if got := strings.Join(fb.sent, "\n"); got != strings.Join(tc.wantSent, "\n") {
-				t.Errorf("sent\n%s\nwant\n%s", got, strings.Join(tc.wantSent, "\n"))
-			}
-			switch tc.wantStatus {
-			case 405:
-				if rec.Header().Get("Allow") != "POST" {
-					t.Errorf("Allow %q", rec.Header().Get("Allow"))
-				}
-			case 401:
-				if !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
-					t.Errorf("WWW-Authenticate %q", rec.Header().Get("WWW-Authenticate"))
-				}
-			}
-		})
-	}
-}
-
-// A pub/sub failure answers 503 and says how many broadcasts went out.
-func TestBroadcastHandlerPubSubFailure(t *testing.T) {
-	fb := &fakeBroadcaster{failAt: 2}
-	h := newBroadcastHandler(fb, defaultBroadcastMaxBody)
-	req := httptest.NewRequest("POST", "/_broadcast", strings.NewReader(`[{"stream":"a","data":1},{"stream":"b","data":2},{"stream":"c","data":3}]`))
-	req.Header.Set("Authorization", "Bearer "+testBroadcastSecret)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"broadcasts":1`) {
-		t.Fatalf("got %d %s", rec.Code, rec.Body)
-	}
-}
 
 func newBroadcastConfig(t *testing.T, env map[string]string, args ...string) *broadcastConfig {
 	t.Helper()

@@ -90,3 +90,46 @@ func startGocable(t *testing.T, args ...string) string {
 		return ""
 	}
 }
+
+// The binary serves health at --health-path, and metrics at
+// --metrics-path; an empty path turns the endpoint off.
+func TestHealthAndMetricsRoutes(t *testing.T) {
+	const health, metrics, none = "health", "metrics", "404"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want map[string]string // path: what it serves
+	}{
+		{"defaults", nil, map[string]string{"/health": health, "/metrics": metrics, "/up": none}},
+		{"moved", []string{"--health-path", "/up", "--metrics-path", "/internal/metrics"},
+			map[string]string{"/up": health, "/internal/metrics": metrics, "/health": none, "/metrics": none}},
+		{"off", []string{"--health-path", "", "--metrics-path", ""}, map[string]string{"/health": none, "/metrics": none}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := startGocable(t, tc.args...)
+			for path, want := range tc.want {
+				resp, err := http.Get("http://" + addr + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				body := string(b)
+				switch want {
+				case health:
+					if resp.StatusCode != 200 || body != `{"connections":0,"pubsub":"memory","status":"OK"}`+"\n" {
+						t.Errorf("GET %s: %d %s; want the health report", path, resp.StatusCode, body)
+					}
+				case metrics:
+					if resp.StatusCode != 200 || !strings.Contains(body, "# TYPE gocable_connections gauge\n") {
+						t.Errorf("GET %s: %d %s; want the metrics", path, resp.StatusCode, body)
+					}
+				case none:
+					if resp.StatusCode != 404 {
+						t.Errorf("GET %s: %d; want 404", path, resp.StatusCode)
+					}
+				}
+			}
+		})
+	}
+}

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/cable/cablehttp"
 )
 
 // Options is what a program adds to the runner. The zero value runs
@@ -343,26 +343,14 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		return err
 	}
 	if cfg.healthPath != "" {
-		health := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			state := "memory"
-			if psState != nil {
-				state = psState()
-			}
-			w.Header().Set("Content-Type", "application/json")
-			status := http.StatusOK
-			if state != "memory" && state != "ok" {
-				status = http.StatusServiceUnavailable
-			}
-			w.WriteHeader(status)
-			json.NewEncoder(w).Encode(map[string]any{"status": http.StatusText(status), "pubsub": state, "connections": srv.Stats().Connections})
-		})
+		health := cablehttp.Health{Server: srv, PubSubState: psState}
 		if err := handleRoute(mux, cfg.healthPath, health); err != nil {
 			return fmt.Errorf("--health-path: %w", err)
 		}
 	}
-
 	if cfg.metricsPath != "" {
-		if err := handleRoute(mux, cfg.metricsPath, metricsHandler(srv, psState)); err != nil {
+		metrics := cablehttp.Metrics{Server: srv, PubSubState: psState}
+		if err := handleRoute(mux, cfg.metricsPath, metrics); err != nil {
 			return fmt.Errorf("--metrics-path: %w", err)
 		}
 	}

@@ -1,0 +1,187 @@
+package cablehttp_test
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/cable/cablehttp"
+)
+
+// sample is one parsed sample of the text exposition format.
+type sample struct {
+	help, kind string
+	value      float64
+}
+
+var (
+	helpLine   = regexp.MustCompile(`^# HELP (\w+) (.+)$`)
+	typeLine   = regexp.MustCompile(`^# TYPE (\w+) (gauge|counter)$`)
+	sampleLine = regexp.MustCompile(`^(\w+) (\S+)$`)
+)
+
+// parseMetrics reads the text format strictly: every sample comes after
+// its HELP and TYPE lines, and no name appears twice.
+func parseMetrics(t *testing.T, body string) (map[string]sample, []string) {
+	t.Helper()
+	got := make(map[string]sample)
+	var order []string
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	if len(lines)%3 != 0 {
+		t.Fatalf("%d lines; want HELP, TYPE and sample for each metric:\n%s", len(lines), body)
+	}
+	for i := 0; i < len(lines); i += 3 {
+		h, ty, s := helpLine.FindStringSubmatch(lines[i]), typeLine.FindStringSubmatch(lines[i+1]), sampleLine.FindStringSubmatch(lines[i+2])
+		if h == nil || ty == nil || s == nil || h[1] != ty[1] || ty[1] != s[1] {
+			t.Fatalf("lines %d-%d are not HELP, TYPE and sample of one metric:\n%s", i+1, i+3, strings.Join(lines[i:i+3], "\n"))
+		}
+		v, err := strconv.ParseFloat(s[2], 64)
+		if err != nil {
+			t.Fatalf("line %d: %v", i+3, err)
+		}
+		if _, dup := got[s[1]]; dup {
+			t.Fatalf("%s appears twice", s[1])
+		}
+		got[s[1]] = sample{help: h[2], kind: ty[2], value: v}
+		order = append(order, s[1])
+	}
+	return got, order
+}
+
+// Every counter of a real server is served under its name, type and help
+// text (what dashboards and alerts are written against), with the
+// server's value.
+func TestMetricsStats(t *testing.T) {
+	srv, url := startServer(t)
+	// Make the counters differ: two clients on one stream, a refused
+	// one, a bad command and a broadcast; then one client leaves.
+	a, b := dial(t, url), dial(t, url)
+	a.subscribe()
+	b.subscribe()
+	dial(t, url+"?reject=1").expect(`"reason":"unauthorized"`)
+	a.send(`not json`)
+	waitFor(t, "the bad command to be counted", func() bool { return srv.Stats().ProtocolErrorsTotal == 1 })
+	if err := srv.Broadcast(context.Background(), "echo", "x"); err != nil {
+		t.Fatal(err)
+	}
+	a.expect(`"message":"x"`)
+	b.expect(`"message":"x"`)
+	b.ws.Close()
+	waitFor(t, "the server to see a client leave", func() bool { return srv.Stats().Connections == 1 })
+
+	before := srv.Stats()
+	rec := get(cablehttp.Metrics{Server: srv}, "/metrics")
+	after := srv.Stats()
+	if ct := rec.Header().Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	got, order := parseMetrics(t, rec.Body.String())
+
+	field := func(f func(cable.Stats) float64) [2]float64 { return [2]float64{f(before), f(after)} }
+	tests := []struct {
+		name, kind, help string
+		want             [2]float64 // the value lies in [want[0], want[1]]
+	}{
+		{"gocable_connections", "gauge", "Open client connections.", field(func(s cable.Stats) float64 { return float64(s.Connections) })},
+		{"gocable_streams", "gauge", "Streams this node is subscribed to in the pub/sub.", field(func(s cable.Stats) float64 { return float64(s.Streams) })},
+		{"gocable_pubsub_up", "gauge", "1 if the pub/sub is reachable.", [2]float64{1, 1}},
+		{"gocable_connections_total", "counter", "Connections accepted.", field(func(s cable.Stats) float64 { return float64(s.ConnectionsTotal) })},
+		{"gocable_unauthorized_total", "counter", "Connections refused by the authenticator.", field(func(s cable.Stats) float64 { return float64(s.UnauthorizedTotal) })},
+		{"gocable_slow_clients_total", "counter", "Connections dropped because their send queue was full.", field(func(s cable.Stats) float64 { return float64(s.SlowClientsTotal) })},
+		{"gocable_commands_total", "counter", "Client commands received.", field(func(s cable.Stats) float64 { return float64(s.CommandsTotal) })},
+		{"gocable_protocol_errors_total", "counter", "Client commands that could not be carried out.", field(func(s cable.Stats) float64 { return float64(s.ProtocolErrorsTotal) })},
+		{"gocable_broadcasts_total", "counter", "Messages received from the pub/sub for a local stream.", field(func(s cable.Stats) float64 { return float64(s.BroadcastsTotal) })},
+		{"gocable_frames_total", "counter", "Frames written to clients.", field(func(s cable.Stats) float64 { return float64(s.FramesTotal) })},
+		{"gocable_goroutines", "gauge", "Goroutines in the process.", [2]float64{1, 1e6}},
+	}
+	if len(order) != len(tests) {
+		t.Errorf("metrics %v; want %d", order, len(tests))
+	}
+	for i, tc := range tests {
+		if i < len(order) && order[i] != tc.name {
+			t.Errorf("metric %d is %s; want %s", i, order[i], tc.name)
+		}
+		s, ok := got[tc.name]
+		switch {
+		case !ok:
+			t.Errorf("%s missing", tc.name)
+		case s.kind != tc.kind || s.help != tc.help:
+			t.Errorf("%s: %s %q; want %s %q", tc.name, s.kind, s.help, tc.kind, tc.help)
+		case s.value < tc.want[0] || s.value > tc.want[1]:
+			t.Errorf("%s = %g; want %g (to %g)", tc.name, s.value, tc.want[0], tc.want[1])
+		}
+	}
+	// The scenario above must have made the counters non-zero, or the
+	// comparison proves little.
+	if before.UnauthorizedTotal == 0 || before.ProtocolErrorsTotal == 0 || before.BroadcastsTotal == 0 || before.ConnectionsTotal == uint64(before.Connections) {
+		t.Errorf("scenario left counters at rest: %+v", before)
+	}
+}
+
+// fixedStats is a StatsSource that always reports the same counters.
+type fixedStats cable.Stats
+
+func (f fixedStats) Stats() cable.Stats { return cable.Stats(f) }
+
+// Each counter is served under its own name: with every field distinct,
+// a sample showing another field's value is caught.
+func TestMetricsFieldNames(t *testing.T) {
+	st := cable.Stats{Connections: 2, Streams: 3, ConnectionsTotal: 5, UnauthorizedTotal: 7, SlowClientsTotal: 11,
+		CommandsTotal: 13, ProtocolErrorsTotal: 17, BroadcastsTotal: 19, FramesTotal: 1 << 40}
+	rec := get(cablehttp.Metrics{Server: fixedStats(st)}, "/metrics")
+	got, _ := parseMetrics(t, rec.Body.String())
+	for name, want := range map[string]float64{
+		"gocable_connections":           float64(st.Connections),
+		"gocable_streams":               float64(st.Streams),
+		"gocable_connections_total":     float64(st.ConnectionsTotal),
+		"gocable_unauthorized_total":    float64(st.UnauthorizedTotal),
+		"gocable_slow_clients_total":    float64(st.SlowClientsTotal),
+		"gocable_commands_total":        float64(st.CommandsTotal),
+		"gocable_protocol_errors_total": float64(st.ProtocolErrorsTotal),
+		"gocable_broadcasts_total":      float64(st.BroadcastsTotal),
+		"gocable_frames_total":          float64(st.FramesTotal),
+	} {
+		if s, ok := got[name]; !ok || s.value != want {
+			t.Errorf("%s = %g (present %v); want %g", name, s.value, ok, want)
+		}
+	}
+}
+
+// gocable_pubsub_up follows the pub/sub state as health does; the zero
+// value reports an idle server.
+func TestMetricsPubSubUp(t *testing.T) {
+	state := func(s string) func() string { return func() string { return s } }
+	tests := []struct {
+		name   string
+		state  func() string
+		wantUp float64
+	}{
+		{"nil is memory", nil, 1},
+		{"memory", state("memory"), 1},
+		{"ok", state("ok"), 1},
+		{"connecting", state("connecting"), 0},
+		{"down", state("down"), 0},
+		{"closed", state("closed"), 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := get(cablehttp.Metrics{PubSubState: tc.state}, "/metrics")
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			got, _ := parseMetrics(t, rec.Body.String())
+			if up := got["gocable_pubsub_up"].value; up != tc.wantUp {
+				t.Errorf("gocable_pubsub_up = %g; want %g", up, tc.wantUp)
+			}
+			for name, s := range got {
+				if name != "gocable_pubsub_up" && name != "gocable_goroutines" && s.value != 0 {
+					t.Errorf("%s = %g without a Server; want 0", name, s.value)
+				}
+			}
+		})
+	}
+}
