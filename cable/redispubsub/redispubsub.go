@@ -62,9 +62,9 @@ func (e *opError) Unwrap() []error {
 	return errs
 }
 
-// Config configures a PubSub. The zero value is a valid
-// configuration: no channel prefix, slog.Default, and the backoff and health
-// check defaults below.
+// Config configures a PubSub. The zero value is a valid configuration: no
+// channel prefix, slog.Default, and the backoff and health check defaults
+// below.
 type Config struct {
 	// ChannelPrefix is prepended to every stream name, followed by ":", as
 	// Rails' channel_prefix setting in config/cable.yml does
@@ -94,8 +94,8 @@ type Config struct {
 	HealthCheckInterval time.Duration
 }
 
-// State is the state of a PubSub's subscriber connection, as
-// returned by State. Its zero value is StateConnecting.
+// State is the state of a PubSub's subscriber connection, as returned by
+// PubSub.State. Its zero value is StateConnecting.
 type State int32
 
 const (
