@@ -43,8 +43,9 @@
 // # Delivery guarantee
 //
 // Delivery is at most once, as in Rails and in Redis pub/sub itself: a
-// message published while the subscriber connection is down, or before a
-// Subscribe has returned, is lost, and nothing is replayed. Messages of one
+// message published while the subscriber connection is down, or before
+// Redis has acknowledged a stream's SUBSCRIBE, is not delivered, and
+// nothing is replayed. Messages of one
 // stream published by one publisher are delivered in the order Redis
 // received them.
 //
