@@ -37,9 +37,10 @@
 // # Pub/sub
 //
 // Broadcasts travel through a PubSub. The default, MemoryPubSub, serves
-// one process. RedisPubSub speaks the wire format of Rails' redis adapter,
-// so Rails processes and gocable nodes broadcast to each other. Delivery
-// is at most once.
+// one process. Package cable/redispubsub speaks the wire format of Rails'
+// redis adapter, so Rails processes and gocable nodes broadcast to each
+// other; it is a package of its own, so that a program on MemoryPubSub does
+// not link a Redis client. Delivery is at most once.
 //
 // # Concurrency
 //

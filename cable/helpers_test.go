@@ -319,3 +319,18 @@ func (w *watchedPubSub) waitSubscribed(t testing.TB, stream string, n int) {
 		}
 	}
 }
+
+// waitFor polls cond every 10ms until it holds or timeout passes, and
+// reports whether it held.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -15,7 +15,7 @@ import (
 )
 
 // gatedPubSub blocks Subscribe to "room" until gate is closed or ctx ends,
-// as RedisPubSub does during an outage.
+// as redispubsub.PubSub does during an outage.
 type gatedPubSub struct {
 	cable.MemoryPubSub
 	gate    chan struct{}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/cable/redispubsub"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -61,12 +62,12 @@ func (c *pubsubConfig) register(fs *flag.FlagSet) {
 // use its in-process default: no Redis is configured, or cable.yml names the
 // async, inline or test adapter. state reports the pub/sub for the health
 // endpoint: "ok" while the Redis subscriber connection is up, else
-// "connecting", "down" or "closed" (cable.RedisState), and "memory" for
+// "connecting", "down" or "closed" (redispubsub.State), and "memory" for
 // in-process pub/sub. closeFn stops the pub/sub and closes its Redis client.
 // state and closeFn are never nil when err is nil.
 //
 // It routes go-redis' own log, which repeats every failed dial, to logger at
-// Debug: the outage itself is logged once by cable.RedisPubSub.
+// Debug: the outage itself is logged once by redispubsub.PubSub.
 func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func() string, closeFn func() error, err error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -85,7 +86,7 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	}
 	redis.SetLogger(redisLogger{logger})
 	client := opts.newClient()
-	r := cable.NewRedisPubSub(client, cable.RedisConfig{ChannelPrefix: s.ChannelPrefix, Logger: logger})
+	r := redispubsub.New(client, redispubsub.Config{ChannelPrefix: s.ChannelPrefix, Logger: logger})
 	prefix := "(none)" // an empty prefix shows as ""
 	if s.ChannelPrefix != nil {
 		prefix = *s.ChannelPrefix
@@ -96,7 +97,7 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 		logger.Info("gocable: cable.yml keys not used by gocable", "keys", strings.Join(s.Ignored, ","))
 	}
 	state = func() string {
-		if st := r.State(); st != cable.RedisUp {
+		if st := r.State(); st != redispubsub.StateUp {
 			return st.String()
 		}
 		return "ok"

@@ -120,7 +120,7 @@ test(`${N} clients ride out a ${OUTAGE_MS / 1000} s Redis crash`, { timeout: 500
   const firstDown = downSamples[0];
   const lastDown = downSamples.at(-1);
   const firstOkAfter = health.find((h) => h.t > tBack && h.pubsub === "ok");
-  const reconnectLog = ctx.server.logLines(/redis pubsub reconnected/);
+  const reconnectLog = ctx.server.logLines(/redispubsub: reconnected/);
   const figures = {
     clients: N,
     outage_ms: tBack - tKill,

@@ -2,7 +2,7 @@
 
 # Drives Rails' own ActionCable redis subscription adapter
 # (actioncable/lib/action_cable/subscription_adapter/redis.rb) so that Go
-# tests can check that gocable's RedisPubSub is wire-compatible with it.
+# tests can check that gocable's redispubsub.PubSub is wire-compatible with it.
 # It runs with the Debian packages ruby, ruby-actioncable, ruby-activesupport
 # and ruby-redis (ruby-globalid is optional), or with the gems of the same
 # names.

@@ -1,4 +1,4 @@
-package cable_test
+package redispubsub_test
 
 import (
 	"bufio"
@@ -16,15 +16,16 @@ import (
 	"time"
 
 	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/cable/redispubsub"
 )
 
 // These tests run Rails' own redis subscription adapter
 // (actioncable/lib/action_cable/subscription_adapter/redis.rb) through
-// testdata/rails/interop.rb against a RedisPubSub on the same Redis.
+// testdata/rails/interop.rb against a PubSub on the same Redis.
 
 const railsInstallHint = "install Ruby and ActionCable: apt-get install -y ruby ruby-actioncable ruby-activesupport ruby-redis (Debian/Ubuntu; optionally ruby-globalid), or gem install actioncable redis globalid"
 
-var interopScript = filepath.Join("..", "testdata", "rails", "interop.rb")
+var interopScript = filepath.Join("..", "..", "testdata", "rails", "interop.rb")
 
 // railsInfo is what `interop.rb version` reports.
 type railsInfo struct {
@@ -106,9 +107,9 @@ func jsonStrings(t *testing.T, lines []string) []string {
 	return out
 }
 
-// TestRailsBroadcastReachesRedisPubSub: ActionCable.server.broadcast in Ruby
-// delivers to a RedisPubSub subscriber exactly the bytes Rails published.
-func TestRailsBroadcastReachesRedisPubSub(t *testing.T) {
+// TestRailsBroadcastReachesPubSub: ActionCable.server.broadcast in Ruby
+// delivers to a PubSub subscriber exactly the bytes Rails published.
+func TestRailsBroadcastReachesPubSub(t *testing.T) {
 	requireRails(t)
 	url := redisURL(t)
 	base := uniquePrefix(t)
@@ -122,7 +123,7 @@ func TestRailsBroadcastReachesRedisPubSub(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, _ := newRedisPubSub(t, url, cable.RedisConfig{ChannelPrefix: tt.prefix})
+			r, _ := newPubSub(t, url, redispubsub.Config{ChannelPrefix: tt.prefix})
 			stream := base + "_echo"
 			s := newSink()
 			subscribe(t, r, stream, s.deliver)
@@ -150,13 +151,13 @@ func TestRailsBroadcastReachesRedisPubSub(t *testing.T) {
 	}
 }
 
-// TestRedisPubSubPublishReachesRails: what RedisPubSub.Publish sends, a
+// TestPublishReachesRails: what PubSub.Publish sends, a
 // subscriber using Rails' adapter receives unchanged.
-func TestRedisPubSubPublishReachesRails(t *testing.T) {
+func TestPublishReachesRails(t *testing.T) {
 	requireRails(t)
 	url := redisURL(t)
 	prefix := uniquePrefix(t) + "_production"
-	r, _ := newRedisPubSub(t, url, cable.RedisConfig{ChannelPrefix: &prefix})
+	r, _ := newPubSub(t, url, redispubsub.Config{ChannelPrefix: &prefix})
 	payloads := []string{
 		`{"body":"hi","n":12345678901234567890}`,
 		`"hi\u003c\u003e"`,
@@ -207,7 +208,7 @@ func TestRedisPubSubPublishReachesRails(t *testing.T) {
 }
 
 // TestRailsRemoteDisconnect: remote_connections.where(...).disconnect in
-// Ruby reaches a RedisPubSub subscribed to the internal channel of the same
+// Ruby reaches a PubSub subscribed to the internal channel of the same
 // identifiers, "action_cable/<connection identifier>". String ids that
 // GlobalID escapes ("alice@example.com", "john doe") must give Rails' own
 // identifier, or the disconnect of a banned user would miss its sockets.
@@ -215,7 +216,7 @@ func TestRailsRemoteDisconnect(t *testing.T) {
 	info := requireRails(t)
 	url := redisURL(t)
 	prefix := uniquePrefix(t) + "_production"
-	r, _ := newRedisPubSub(t, url, cable.RedisConfig{ChannelPrefix: &prefix})
+	r, _ := newPubSub(t, url, redispubsub.Config{ChannelPrefix: &prefix})
 
 	for _, userID := range []string{"7", "alice@example.com", "john doe", "a/b+c%é"} {
 		t.Run(userID, func(t *testing.T) {

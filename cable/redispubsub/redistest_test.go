@@ -1,4 +1,4 @@
-package cable_test
+package redispubsub_test
 
 import (
 	"bytes"
@@ -272,16 +272,16 @@ func allStacks() string {
 	}
 }
 
-// checkNoRedisGoroutines fails the test if goroutines of a RedisPubSub are
+// checkNoRedisGoroutines fails the test if goroutines of a PubSub are
 // still running. After Close has returned, they may still be finishing
 // their deferred calls, so it allows them a moment.
 func checkNoRedisGoroutines(t testing.TB) {
 	t.Helper()
 	var g []string
 	if !waitFor(time.Second, func() bool {
-		g = goroutinesIn("cable.(*RedisPubSub)")
+		g = goroutinesIn("redispubsub.(*PubSub)")
 		return len(g) == 0
 	}) {
-		t.Errorf("%d RedisPubSub goroutines left after Close:\n%s", len(g), strings.Join(g, "\n\n"))
+		t.Errorf("%d PubSub goroutines left after Close:\n%s", len(g), strings.Join(g, "\n\n"))
 	}
 }
