@@ -222,3 +222,37 @@ func TestParseRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthenticatorLogs: the GlobalID app is logged at startup when a rule
+// renders a model, and not otherwise; -gid-app's help says how to read
+// GlobalID.app.
+func TestAuthenticatorLogs(t *testing.T) {
+	clearAuthEnv(t)
+	skb := vectors72(t)["encrypted_user_id_int__json_sha256"].SecretKeyBase
+	tests := []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--identify", "current_user=encrypted:user_id", "--gid-app", "my-app", "--gid-model", "User"}, true},
+		{[]string{"--identify", "current_user=encrypted:user_id@Admin", "--gid-app", "my-app"}, true},
+		{[]string{"--identify", "current_user=encrypted:user_id", "--gid-app", "my-app"}, false},
+		{[]string{"--identify", "current_user=encrypted:user_id@to_s", "--gid-app", "my-app", "--gid-model", "User"}, false},
+	}
+	for _, tt := range tests {
+		var logs bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		if _, err := newAuthConfig(t, append([]string{"--secret-key-base", skb}, tt.args...)...).authenticator(logger); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(logs.String(), "gid_app=my-app") && strings.Contains(logs.String(), "GlobalID.app")
+		if got != tt.want {
+			t.Errorf("%q: GlobalID app logged: %v; want %v\n%s", tt.args, got, tt.want, logs.String())
+		}
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var c authConfig
+	c.register(fs)
+	if u := fs.Lookup("gid-app").Usage; !strings.Contains(u, "bin/rails runner 'p GlobalID.app'") || !strings.Contains(u, "my-app") {
+		t.Errorf("-gid-app help %q does not say how to read GlobalID.app", u)
+	}
+}
