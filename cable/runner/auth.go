@@ -1,21 +1,19 @@
 package runner
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gocable/gocable/auth"
+	"github.com/gocable/gocable/auth/identify"
 	"github.com/gocable/gocable/cable"
 )
 
@@ -169,9 +167,9 @@ func (c *authConfig) register(fs *flag.FlagSet) {
 
 	c.identify = listFlag{env: "GOCABLE_IDENTIFY", sep: "; \t"}
 	fs.Var(&c.identify, "identify",
-		"an identified_by identifier, repeatable: NAME=SOURCE[@Model|@to_s] where SOURCE is encrypted:COOKIE, signed:COOKIE, session:KEY, session:warden:SCOPE (Devise), token:PARAM or gocookie:COOKIE (-token-hash-key values), optionally followed by :KEY to dig into a hash; e.g. current_user=session:warden:user (env GOCABLE_IDENTIFY, separated by spaces or ;); none: connections are anonymous")
+		"an identified_by identifier, repeatable (the same NAME again adds a source tried when the earlier ones give nothing, as Ruby's || does): NAME=SOURCE[@Model|@to_s] where SOURCE is encrypted:COOKIE, signed:COOKIE, session:KEY, session:warden:SCOPE (Devise), token:PARAM or gocookie:COOKIE (-token-hash-key values), optionally followed by :KEY to dig into a hash; e.g. current_user=session:warden:user (env GOCABLE_IDENTIFY, separated by spaces or ;); none: connections are anonymous")
 	fs.StringVar(&c.gidApp, "gid-app", authEnv("GOCABLE_GID_APP", ""),
-		"GlobalID app name: with a model, identifiers render as gid://APP/Model/ID the way Rails renders a record (env GOCABLE_GID_APP)")
+		"GlobalID app name: with a model, identifiers render as gid://APP/Model/ID the way Rails renders a record; it must equal the app's GlobalID.app, derived from its module name (MyApp: my-app), as printed by bin/rails runner 'p GlobalID.app' (env GOCABLE_GID_APP)")
 	fs.StringVar(&c.gidModel, "gid-model", authEnv("GOCABLE_GID_MODEL", ""),
 		"GlobalID model of identifiers without @Model, e.g. User (env GOCABLE_GID_MODEL); unset: the value's to_s")
 	fs.DurationVar(&c.wardenTimeout, "warden-timeout", authEnvDuration("GOCABLE_WARDEN_TIMEOUT"),
@@ -425,127 +423,63 @@ func decodeKey(s string) ([]byte, error) {
 	return b, nil
 }
 
-// identifier is one parsed -identify entry.
-type identifier struct {
-	name   string   // identified_by name, e.g. current_user
-	source string   // encrypted, signed, session, warden, token, gocookie
-	arg    string   // cookie name, session key, Warden scope or parameter
-	path   []string // keys to dig into the value
-	model  string   // GlobalID model; "" renders with to_s
-	app    string   // GlobalID app
-	spec   string   // as given, for logs
-}
-
-func (c *authConfig) identifiers() ([]identifier, error) {
-	var ids []identifier
-	seen := map[string]bool{}
+// rules parses the -identify entries (identify.ParseRule). Several
+// entries may name the same identifier: they are tried in the order given.
+func (c *authConfig) rules() ([]identify.Rule, error) {
+	var rules []identify.Rule
 	for _, spec := range c.identify.values() {
-		name, src, ok := strings.Cut(spec, "=")
-		if !ok || name == "" || src == "" {
-			return nil, fmt.Errorf("-identify %q: want NAME=SOURCE, e.g. current_user=encrypted:user_id", spec)
+		r, err := identify.ParseRule(spec)
+		if err != nil {
+			return nil, fmt.Errorf("-identify: %w", err)
 		}
-		if seen[name] {
-			return nil, fmt.Errorf("-identify: %s given twice", name)
+		explicit := r.Model != "" && r.Model != identify.ToS
+		if c.gidApp == "" && (explicit || r.Model == "" && c.gidModel != "" && c.gidModel != identify.ToS) {
+			return nil, fmt.Errorf("-identify %q: a GlobalID model needs -gid-app", spec)
 		}
-		seen[name] = true
-		id := identifier{name: name, spec: spec, model: c.gidModel, app: c.gidApp}
-		if src, model, ok := cutLast(src, "@"); ok {
-			id.model = model
-			if model == "to_s" {
-				id.model = ""
-			}
-			spec = src
-		} else {
-			spec = src
-		}
-		parts := strings.Split(spec, ":")
-		if len(parts) < 2 || parts[1] == "" {
-			return nil, fmt.Errorf("-identify %q: want SOURCE:NAME, e.g. encrypted:user_id", id.spec)
-		}
-		id.source, id.arg, id.path = parts[0], parts[1], parts[2:]
-		switch id.source {
-		case "encrypted", "signed", "token", "gocookie":
-		case "session":
-			if id.arg == "warden" {
-				if len(parts) != 3 || parts[2] == "" {
-					return nil, fmt.Errorf("-identify %q: want session:warden:SCOPE, e.g. session:warden:user", id.spec)
-				}
-				id.source, id.arg, id.path = "warden", parts[2], nil
-			}
-		default:
-			return nil, fmt.Errorf("-identify %q: unknown source %q (want encrypted, signed, session, token or gocookie)", id.spec, id.source)
-		}
-		for _, p := range id.path {
-			if p == "" {
-				return nil, fmt.Errorf("-identify %q: empty key", id.spec)
-			}
-		}
-		if id.model != "" && c.gidApp == "" {
-			return nil, fmt.Errorf("-identify %q: a GlobalID model needs -gid-app", id.spec)
-		}
-		ids = append(ids, id)
+		rules = append(rules, r)
 	}
-	return ids, nil
+	return rules, nil
 }
 
-func cutLast(s, sep string) (before, after string, found bool) {
-	if i := strings.LastIndex(s, sep); i >= 0 {
-		return s[:i], s[i+len(sep):], true
-	}
-	return s, "", false
-}
-
-// resolver reads the identifiers of a request.
-type resolver struct {
-	rails  *auth.RailsCookies
-	tokens *auth.GoCookies
-	cfg    *authConfig
-	now    func() time.Time
-}
-
-// authenticator builds the connection authenticator; nil, nil when no cookie identification is configured.
+// authenticator builds the connection authenticator; nil, nil when no
+// cookie identification is configured.
 func (c *authConfig) authenticator(logger *slog.Logger) (cable.Authenticator, error) {
-	ids, err := c.identifiers()
+	a, err := c.identifier(logger)
+	if a == nil || err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// identifier builds the -identify rules' authenticator with the readers
+// they need; nil, nil when there are no rules.
+func (c *authConfig) identifier(logger *slog.Logger) (*identify.Authenticator, error) {
+	rules, err := c.rules()
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) == 0 {
+	if len(rules) == 0 {
 		if secret(c.secretKeyBase, "SECRET_KEY_BASE") != "" {
 			logger.Info("auth: a secret_key_base is set but no -identify: connections are not identified")
 		}
 		return nil, nil
 	}
-	res, err := c.resolver(ids)
-	if err != nil {
-		return nil, err
+	cfg := identify.Config{
+		SessionKey:    c.sessionKey,
+		GlobalIDApp:   c.gidApp,
+		DefaultModel:  c.gidModel,
+		WardenTimeout: c.wardenTimeout,
+		Logger:        logger,
 	}
-	return cable.AuthenticatorFunc(func(ctx context.Context, r *http.Request) (cable.Identity, error) {
-		identity, id, err := res.identify(r, ids)
-		if err != nil {
-			attrs := []any{"identifier", id.name, "source", id.spec, "remote", r.RemoteAddr, "err", err}
-			var de *auth.DecodeError
-			if errors.As(err, &de) {
-				attrs = append(attrs, "reason", string(de.Reason))
-			}
-			logger.DebugContext(ctx, "auth: connection not identified", attrs...)
-			return nil, fmt.Errorf("%w: %s: %w", cable.ErrUnauthorized, id.name, err)
-		}
-		return identity, nil
-	}), nil
-}
-
-// resolver builds the readers the identifiers need.
-func (c *authConfig) resolver(ids []identifier) (*resolver, error) {
-	res := &resolver{cfg: c, now: time.Now}
-	for _, id := range ids {
-		switch id.source {
-		case "token", "gocookie":
-			if res.tokens != nil {
+	for _, r := range rules {
+		switch r.Source {
+		case identify.Token, identify.GoCookie:
+			if cfg.Tokens != nil {
 				continue
 			}
 			hk := secret(c.tokenHashKey, "GOCABLE_TOKEN_HASH_KEY")
 			if hk == "" {
-				return nil, fmt.Errorf("-identify %q needs -token-hash-key", id.spec)
+				return nil, fmt.Errorf("-identify %q needs -token-hash-key", r)
 			}
 			hash, err := decodeKey(hk)
 			if err != nil {
@@ -557,143 +491,41 @@ func (c *authConfig) resolver(ids []identifier) (*resolver, error) {
 					return nil, fmt.Errorf("-token-block-key: %w", err)
 				}
 			}
-			if res.tokens, err = auth.NewGoCookies(hash, block, c.tokenMaxAge); err != nil {
+			if cfg.Tokens, err = auth.NewGoCookies(hash, block, c.tokenMaxAge); err != nil {
 				return nil, err
 			}
 		default:
-			if res.rails != nil {
+			if cfg.Cookies != nil {
 				continue
 			}
-			cfg, err := c.railsConfig()
+			rc, err := c.railsConfig()
 			if err != nil {
 				return nil, err
 			}
-			if cfg.SecretKeyBase == "" {
-				return nil, fmt.Errorf("-identify %q needs -secret-key-base or SECRET_KEY_BASE", id.spec)
+			if rc.SecretKeyBase == "" {
+				return nil, fmt.Errorf("-identify %q needs -secret-key-base or SECRET_KEY_BASE", r)
 			}
-			if res.rails, err = auth.NewRailsCookies(cfg); err != nil {
+			if cfg.Cookies, err = auth.NewRailsCookies(rc); err != nil {
 				return nil, err
 			}
 		}
 	}
-	for _, id := range ids {
-		if (id.source == "session" || id.source == "warden") && c.sessionKey == "" {
-			return nil, fmt.Errorf("-identify %q needs -session-key", id.spec)
+	for _, r := range rules {
+		if (r.Source == identify.Session || r.Source == identify.Warden) && c.sessionKey == "" {
+			return nil, fmt.Errorf("-identify %q needs -session-key", r)
 		}
 	}
-	return res, nil
-}
-
-// identify computes the Identity of r; on failure it also returns the
-// identifier that failed.
-func (res *resolver) identify(r *http.Request, ids []identifier) (cable.Identity, identifier, error) {
-	var session map[string]any
-	var sessionErr error
-	sessionRead := false
-	getSession := func() (map[string]any, error) {
-		if !sessionRead {
-			sessionRead = true
-			session, sessionErr = res.rails.Session(r)
-		}
-		return session, sessionErr
+	a, err := identify.New(cfg, rules...)
+	if err != nil {
+		return nil, err
 	}
-	identity := cable.Identity{}
-	for _, id := range ids {
-		var v any
-		var err error
-		switch id.source {
-		case "encrypted":
-			err = res.rails.Encrypted(r, id.arg, &v)
-		case "signed":
-			err = res.rails.Signed(r, id.arg, &v)
-		case "session":
-			var s map[string]any
-			if s, err = getSession(); err == nil {
-				var ok bool
-				if v, ok = s[id.arg]; !ok || v == nil {
-					err = &auth.DecodeError{Jar: "session entry", Name: id.arg, Reason: auth.ReasonNoUser}
-				}
-			}
-		case "warden":
-			var s map[string]any
-			if s, err = getSession(); err == nil {
-				var w auth.Warden
-				if w, err = auth.WardenUser(s, id.arg); err == nil {
-					if t := res.cfg.wardenTimeout; t > 0 && !w.LastRequestAt.IsZero() && !res.now().Before(w.LastRequestAt.Add(t)) {
-						err = &auth.DecodeError{Jar: "session entry", Name: "warden.user." + id.arg + ".session", Reason: auth.ReasonExpired,
-							Detail: "Devise timeout: last request at " + w.LastRequestAt.UTC().Format(time.RFC3339)}
-					}
-					v = w.ID
-					if len(w.IDParts) > 1 {
-						v = compositeID(w.IDParts)
-					}
-				}
-			}
-		case "token":
-			err = res.tokens.Query(r, id.arg, &v)
-		case "gocookie":
-			err = res.tokens.Cookie(r, id.arg, &v)
-		}
-		if err != nil {
-			return nil, id, err
-		}
-		s, err := render(v, id)
-		if err != nil {
-			return nil, id, err
-		}
-		identity[id.name] = s
+	// A wrong -gid-app gives identifiers Rails never computes, and remote
+	// disconnects then miss without a word: say which app is used.
+	if models := a.Models(); len(models) > 0 {
+		logger.Info("auth: identifiers render as GlobalIDs gid://APP/MODEL/ID; -gid-app must equal the app's GlobalID.app (bin/rails runner 'p GlobalID.app')",
+			"gid_app", c.gidApp, "models", models)
 	}
-	return identity, identifier{}, nil
-}
-
-// compositeID is the to_key of a record with a composite primary key, each
-// part rendered with to_s.
-type compositeID []string
-
-// render digs id.path out of v and renders it as Rails renders an
-// identifier: to_gid_param for a model, to_s otherwise
-// (actioncable/lib/action_cable/connection/identification.rb).
-func render(v any, id identifier) (string, error) {
-	fail := func(detail string) error {
-		return &auth.DecodeError{Jar: "identifier", Name: id.name, Reason: auth.ReasonDeserializeFailed, Detail: detail}
-	}
-	for _, k := range id.path {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[k]
-		case []any:
-			i, err := strconv.Atoi(k)
-			if err != nil || i < 0 || i >= len(x) {
-				return "", fail(fmt.Sprintf("no element %q in an array of %d", k, len(x)))
-			}
-			v = x[i]
-		default:
-			return "", fail(fmt.Sprintf("cannot take %q of a %T", k, v))
-		}
-	}
-	switch v := v.(type) {
-	case compositeID:
-		// A composite primary key (Rails 7.1+): GlobalID escapes each part
-		// (rails/globalid lib/global_id/uri/gid.rb, URI::GID.build).
-		if id.model != "" {
-			return cable.GlobalIDParam(id.app, id.model, v...), nil
-		}
-		return strings.Join(v, "/"), nil
-	case string, int64, *big.Int:
-	case nil:
-	case map[string]any, []any:
-		return "", fail(fmt.Sprintf("value is a %T, not an id; dig into it with :KEY", v))
-	default:
-		return "", fail(fmt.Sprintf("value is a %T, not an id", v))
-	}
-	s, _ := auth.RubyToS(v)
-	if s == "" {
-		return "", &auth.DecodeError{Jar: "identifier", Name: id.name, Reason: auth.ReasonNoUser, Detail: "empty value"}
-	}
-	if id.model != "" {
-		return cable.GlobalIDParam(id.app, id.model, s), nil
-	}
-	return s, nil
+	return a, nil
 }
 
 // configured tells whether -identify (or GOCABLE_IDENTIFY) names any

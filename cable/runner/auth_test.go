@@ -2,7 +2,6 @@ package runner
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gocable/gocable/auth"
+	"github.com/gocable/gocable/auth/identify"
 	"github.com/gocable/gocable/cable"
 )
 
@@ -102,6 +102,8 @@ func TestAuthenticator(t *testing.T) {
 			cookie: session, reason: auth.ReasonDeserializeFailed},
 		{name: "missing token", args: []string{"--token-hash-key", hashKey, "--identify", "current_user=token:token"},
 			reason: auth.ReasonNoCookie},
+		{name: "a second source for the same identifier", args: []string{"--identify", "current_user=encrypted:user_id",
+			"--identify", "current_user=signed:user_id"}, cookie: signed, want: cable.Identity{"current_user": "42"}},
 		{name: "second identifier fails", args: []string{"--identify", "a=encrypted:user_id", "--identify", "b=signed:remember"},
 			cookie: enc, reason: auth.ReasonNoCookie},
 	}
@@ -150,8 +152,8 @@ func TestAuthenticatorConfig(t *testing.T) {
 	}
 	t.Setenv("GOCABLE_IDENTIFY", "current_user=encrypted:user_id;tenant=signed:tenant")
 	c := newAuthConfig(t, "--secret-key-base", "x")
-	ids, err := c.identifiers()
-	if err != nil || len(ids) != 2 || ids[1].name != "tenant" || ids[1].source != "signed" {
+	ids, err := c.rules()
+	if err != nil || len(ids) != 2 || ids[1].Name != "tenant" || ids[1].Source != identify.Signed {
 		t.Errorf("identifiers from GOCABLE_IDENTIFY = %+v, %v", ids, err)
 	}
 	t.Setenv("GOCABLE_IDENTIFY", "")
@@ -163,7 +165,6 @@ func TestAuthenticatorConfig(t *testing.T) {
 		{[]string{"--identify", "current_user"}, "want NAME=SOURCE"},
 		{[]string{"--identify", "a=cookie:x"}, "unknown source"},
 		{[]string{"--identify", "a=encrypted:"}, "want SOURCE:NAME"},
-		{[]string{"--identify", "a=encrypted:x", "--identify", "a=signed:x"}, "given twice"},
 		{[]string{"--identify", "a=encrypted:x@User"}, "needs -gid-app"},
 		{[]string{"--identify", "a=session:warden"}, "session:warden:SCOPE"},
 		{[]string{"--identify", "a=encrypted:x"}, "needs -secret-key-base"},
@@ -222,19 +223,36 @@ func TestParseRotation(t *testing.T) {
 	}
 }
 
-// A Devise user with a composite primary key (Rails 7.1+): GlobalID escapes
-// each part of to_key and joins them with "/" (rails/globalid
-// lib/global_id/uri/gid.rb, URI::GID.build), so "/" inside a part must not
-// be confused with the separator.
-func TestRenderCompositeKey(t *testing.T) {
-	key := compositeID{"7", "a/b c"}
-	got, err := render(key, identifier{name: "current_user", model: "User", app: "myapp"})
-	want := base64.RawURLEncoding.EncodeToString([]byte("gid://myapp/User/7/a%2Fb+c"))
-	if err != nil || got != want {
-		t.Errorf("render(%q) with a model = %q, %v; want %q", key, got, err, want)
+// TestAuthenticatorLogs: the GlobalID app is logged at startup when a rule
+// renders a model, and not otherwise; -gid-app's help says how to read
+// GlobalID.app.
+func TestAuthenticatorLogs(t *testing.T) {
+	clearAuthEnv(t)
+	skb := vectors72(t)["encrypted_user_id_int__json_sha256"].SecretKeyBase
+	tests := []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--identify", "current_user=encrypted:user_id", "--gid-app", "my-app", "--gid-model", "User"}, true},
+		{[]string{"--identify", "current_user=encrypted:user_id@Admin", "--gid-app", "my-app"}, true},
+		{[]string{"--identify", "current_user=encrypted:user_id", "--gid-app", "my-app"}, false},
+		{[]string{"--identify", "current_user=encrypted:user_id@to_s", "--gid-app", "my-app", "--gid-model", "User"}, false},
 	}
-	got, err = render(key, identifier{name: "current_user"})
-	if err != nil || got != "7/a/b c" {
-		t.Errorf("render(%q) with to_s = %q, %v; want %q", key, got, err, "7/a/b c")
+	for _, tt := range tests {
+		var logs bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		if _, err := newAuthConfig(t, append([]string{"--secret-key-base", skb}, tt.args...)...).authenticator(logger); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(logs.String(), "gid_app=my-app") && strings.Contains(logs.String(), "GlobalID.app")
+		if got != tt.want {
+			t.Errorf("%q: GlobalID app logged: %v; want %v\n%s", tt.args, got, tt.want, logs.String())
+		}
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var c authConfig
+	c.register(fs)
+	if u := fs.Lookup("gid-app").Usage; !strings.Contains(u, "bin/rails runner 'p GlobalID.app'") || !strings.Contains(u, "my-app") {
+		t.Errorf("-gid-app help %q does not say how to read GlobalID.app", u)
 	}
 }

@@ -24,7 +24,8 @@ stdout, or why it was refused on stderr. VALUE is the cookie as the browser
 sends it, still percent-escaped. JAR is encrypted (default), signed or session;
 the cookie named by -session-key is read as the session. Without --name,
 every cookie of the header is tried. With --identity, the server's
--identify rules are applied to the header and the identity is printed.
+-identify rules are applied to the header and the identity is printed
+(rules of the same identifier are tried in order, as the server does).
 
 Exit status: 0 decoded, 1 refused, 2 usage or configuration error.
 
@@ -274,10 +275,19 @@ func hints(cfg auth.Config, jar, name, header, raw string) []string {
 	return out
 }
 
-// printIdentity runs the server's authenticator on a request with header.
+// printIdentity runs the server's -identify rules on a request with
+// header. The server's startup line about the GlobalID app goes to stderr;
+// a refusal names each rule's reason, in order.
 func printIdentity(ac *authConfig, header string, stdout, stderr io.Writer) int {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := ac.authenticator(logger)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == "remote") {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+	a, err := ac.identifier(logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "gocable cookie: %v\n", err)
 		return 2
