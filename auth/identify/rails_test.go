@@ -152,7 +152,7 @@ func vectors72(t *testing.T) map[string]railsCookie {
 func mint(t *testing.T, secretKeyBase, jar, name, valueJSON, expiresIn string) railsCookie {
 	t.Helper()
 	if _, err := exec.LookPath("ruby"); err != nil {
-		t.Skip("no ruby: the Rails-minted cookies need it")
+		t.Fatal("no ruby: the Rails-minted cookies need it (bash .ci/install installs it)")
 	}
 	cmd := exec.Command("ruby", filepath.Join("..", "..", "testdata", "e2e-cookies", "rails_cookie.rb"), "mint", jar, name, valueJSON, expiresIn)
 	cmd.Env = append(os.Environ(), "SECRET_KEY_BASE="+secretKeyBase)
@@ -161,7 +161,7 @@ func mint(t *testing.T, secretKeyBase, jar, name, valueJSON, expiresIn string) r
 	out, err := cmd.Output()
 	if err != nil {
 		if strings.Contains(stderr.String(), "LoadError") || strings.Contains(stderr.String(), "cannot load such file") {
-			t.Skipf("Rails is not installed: %s", stderr.String())
+			t.Fatalf("Rails is not installed (bash .ci/install installs it): %s", stderr.String())
 		}
 		t.Fatalf("rails_cookie.rb mint %s %s: %v: %s", jar, name, err, stderr.String())
 	}
