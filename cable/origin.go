@@ -86,37 +86,3 @@ func rubyRegexp(s string) string {
 	s = strings.ReplaceAll(s, `\z`, `$`)
 	return s
 }
-
-// isWebSocket is websocket-driver's websocket?(env): GET, Connection has the
-// upgrade token, Upgrade is websocket (websocket-driver lib/websocket/driver.rb).
-func isWebSocket(r *http.Request) bool {
-	if r.Method != http.MethodGet {
-		return false
-	}
-	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
-		return false
-	}
-	for _, v := range r.Header.Values("Connection") {
-		for _, tok := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// selectProtocol picks the first protocol the client offers that Rails
-// supports, in the client's order, as websocket-driver's Hybi does
-// (driver/hybi.rb); "" when none.
-func selectProtocol(r *http.Request) string {
-	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
-		for _, p := range strings.Split(v, ",") {
-			p = strings.TrimSpace(p)
-			if p == Protocol || p == protocolUnsupported {
-				return p
-			}
-		}
-	}
-	return ""
-}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,40 @@ const (
 var (
 	frameWelcome = []byte(`{"type":"welcome"}`)
 )
+
+// isWebSocket is websocket-driver's websocket?(env): GET, Connection has the
+// upgrade token, Upgrade is websocket (websocket-driver lib/websocket/driver.rb).
+func isWebSocket(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// selectProtocol picks the first protocol the client offers that Rails
+// supports, in the client's order, as websocket-driver's Hybi does
+// (driver/hybi.rb); "" when none.
+func selectProtocol(r *http.Request) string {
+	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == Protocol || p == protocolUnsupported {
+				return p
+			}
+		}
+	}
+	return ""
+}
 
 // command is a client frame (actioncable/lib/action_cable/connection/subscriptions.rb,
 // execute_command). Identifier and Data are strings holding JSON; nil means
@@ -248,6 +283,28 @@ func actionOf(raw json.RawMessage) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("undefined method `to_sym' for %s", raw)
+}
+
+func isObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func truncate(b []byte) string {
+	const max = 200
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
 }
 
 // appendJSONString appends s as a JSON string with Rails' escaping:

@@ -9,10 +9,8 @@ import (
 	"net/http"
 	"regexp"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -223,9 +221,6 @@ func (s *Server) SubscriberCount(stream string) int {
 	return conns
 }
 
-// Server returns the server the connection belongs to.
-func (c *Conn) Server() *Server { return c.srv }
-
 func internalStream(connID string) string { return "action_cable/" + connID }
 
 func (s *Server) writeTimeout() time.Duration {
@@ -329,140 +324,6 @@ func (s *Server) reject(ws *websocket.Conn) {
 		}
 	}
 	ws.Close()
-}
-
-// serve runs one accepted connection on the calling goroutine.
-func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Identity) {
-	ctx, cancel := context.WithCancel(reqCtx)
-	defer cancel()
-	if identity == nil {
-		identity = Identity{}
-	}
-	maxQueue := s.SendQueueLen
-	if maxQueue <= 0 {
-		maxQueue = 1024
-	}
-	c := &Conn{
-		srv:      s,
-		ws:       gorillaConn{ws},
-		identity: identity,
-		connID:   identity.ConnectionIdentifier(),
-		cancel:   cancel,
-		ctx:      ctx,
-		maxQueue: maxQueue,
-	}
-	c.logger = s.logger
-	limit := s.MaxMessageSize
-	if limit <= 0 {
-		limit = 1 << 20
-	}
-	ws.SetReadLimit(limit)
-	c.maxPending = max(minPendingBytes, 2*limit)
-
-	// Open sequence (connection/base.rb, handle_open): the internal
-	// channel, welcome, then the connection joins the heartbeat. Rails does
-	// not wait for the internal subscription (it is posted to the event
-	// loop), so neither do we: a pub/sub outage must not hold up welcome.
-	var unsubInternal func()
-	// Rails subscribes only if connection_identifier.present?
-	// (connection/internal_channel.rb): not for a blank one.
-	if strings.TrimSpace(c.connID) != "" {
-		c.wg.Add(1)
-		go func() { // owner: this connection's reader, which waits on c.wg
-			defer c.wg.Done()
-			// ctx is cancelled when the socket ends, which ends a wait
-			// during a pub/sub outage.
-			unsub, err := s.ps.Subscribe(ctx, internalStream(c.connID), c.internalMessage)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.logger.Error("cable: cannot subscribe to the internal channel", "conn", c.connID, "err", err)
-				}
-				return
-			}
-			c.mu.Lock()
-			unsubInternal = unsub
-			c.mu.Unlock()
-		}()
-	}
-	c.send(outFrame{data: frameWelcome})
-	s.stats.conns.Add(1)
-	if !s.register(c) {
-		c.Close(ReasonServerRestart, true)
-	}
-
-	s.readLoop(c, ws)
-
-	// The socket is done: stop accepting frames and tasks, wait for the
-	// goroutines, then unsubscribe everything, as handle_close does.
-	s.unregister(c)
-	c.mu.Lock()
-	c.closed = true
-	c.stopped = true
-	c.mu.Unlock()
-	ws.Close()
-	// Cancelling unblocks a command still waiting on the pub/sub (a
-	// stream_from during an outage); the hooks below get a context that is
-	// not cancelled, so they can still broadcast.
-	cancel()
-	c.wg.Wait()
-	if unsubInternal != nil {
-		unsubInternal()
-	}
-	hookCtx := context.WithoutCancel(ctx)
-	for _, sub := range c.subs.items {
-		c.teardown(hookCtx, sub)
-	}
-	c.subs = keyedList[*Subscription]{}
-	if s.Disconnected != nil {
-		c.safely("disconnect", func() { s.Disconnected(hookCtx, c) })
-	}
-}
-
-// readLoop reads frames until the socket fails or closes and queues each
-// text frame as a command, so commands run in the order they arrived.
-func (s *Server) readLoop(c *Conn, ws *websocket.Conn) {
-	for {
-		typ, b, err := ws.ReadMessage()
-		if err != nil {
-			switch {
-			case errors.Is(err, websocket.ErrReadLimit):
-				s.logger.Warn("cable: closing a connection that sent a message over the size limit", "conn", c.connID, "remote", ws.RemoteAddr())
-			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
-			default:
-				s.logger.Debug("cable: connection ended", "conn", c.connID, "err", err)
-			}
-			return
-		}
-		if typ != websocket.TextMessage {
-			s.logger.Error("cable: couldn't handle non-string message", "conn", c.connID)
-			continue
-		}
-		if !utf8.Valid(b) {
-			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the
-			// connection with 1007, as websocket-driver does for Rails
-			// (lib/websocket/driver/hybi.rb); gorilla does not check.
-			s.logger.Warn("cable: closing a connection that sent a text frame that is not UTF-8", "conn", c.connID, "remote", ws.RemoteAddr())
-			msg := websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "Could not decode a text frame as UTF-8")
-			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			return
-		}
-		n := int64(len(b))
-		if err := c.admitCommand(n); err != nil {
-			s.logger.Warn("cable: closing a connection with "+err.Error(), "conn", c.connID,
-				"limit_commands", maxPendingCommands, "limit_bytes", c.maxPending)
-			return
-		}
-		s.stats.commands.Add(1)
-		if !c.enqueueTask(func(ctx context.Context) {
-			defer c.commandDone(n)
-			c.handleFrame(ctx, b)
-		}) {
-			// The server is closing this connection: keep reading until
-			// the client's close frame, but run nothing more.
-			c.commandDone(n)
-			s.logger.Debug("cable: ignoring a message processed after the connection was closed", "conn", c.connID)
-		}
-	}
 }
 
 func (s *Server) register(c *Conn) bool {
