@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"runtime"
 	"sync"
 	"time"
@@ -36,20 +35,15 @@ type Server struct {
 	// disconnect.
 	Disconnected func(ctx context.Context, c *Conn)
 
-	// AllowedOrigins are Origin header values accepted as they are, like
-	// String entries of config.action_cable.allowed_request_origins.
-	AllowedOrigins []string
-	// AllowedOriginPatterns accept an Origin they match anywhere, like
-	// Regexp entries there (anchor them with ^ and $).
-	AllowedOriginPatterns []*regexp.Regexp
-	// DisableSameOrigin stops accepting an Origin equal to the request's
-	// own scheme://host, which Rails accepts by default
-	// (allow_same_origin_as_host).
-	DisableSameOrigin bool
-	// DisableForgeryProtection accepts every Origin, like
-	// disable_request_forgery_protection.
-	DisableForgeryProtection bool
-	// CheckOrigin, if set, replaces every origin rule above.
+	// CheckOrigin reports whether a WebSocket upgrade may proceed given
+	// its Origin header, like Rails' allow_request_origin?
+	// (actioncable/lib/action_cable/connection/base.rb). A refused request
+	// gets Rails' 404 "Page not found". Nil means RailsOrigins{}.Check:
+	// the request's own scheme://host only, Rails' default, and a refusal
+	// is logged at info as Rails logs "Request origin not allowed". A
+	// CheckOrigin that is set logs its own refusals; the Server does not.
+	// RailsOrigins implements Rails' other settings; a function that
+	// returns true is disable_request_forgery_protection.
 	CheckOrigin func(r *http.Request) bool
 
 	// PingInterval is the heartbeat period. Zero means 3s, Rails'
@@ -122,6 +116,21 @@ func (s *Server) init() {
 			},
 		}
 	})
+}
+
+// allowOrigin runs CheckOrigin, or Rails' default rule when it is nil,
+// and logs a refusal by the default rule, as Rails logs
+// "Request origin not allowed: <origin>" (connection/base.rb,
+// allow_request_origin?).
+func (s *Server) allowOrigin(r *http.Request) bool {
+	if s.CheckOrigin != nil {
+		return s.CheckOrigin(r)
+	}
+	if (RailsOrigins{}).Check(r) {
+		return true
+	}
+	s.logger.Info("cable: request origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+	return false
 }
 
 // Handle registers the channel type named channel, the Ruby class name a
@@ -248,7 +257,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.allowOrigin(r) {
-		s.logger.Info("cable: request origin not allowed: " + r.Header.Get("Origin"))
 		notFound(w)
 		return
 	}
