@@ -116,6 +116,10 @@ func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Iden
 	}
 	c.send(outFrame{data: frameWelcome})
 	s.stats.conns.Add(1)
+	// Rails logs "Successfully upgraded to WebSocket" (connection/base.rb)
+	// and "Registered connection (<identifier>)"
+	// (connection/internal_channel.rb).
+	c.logger.Debug("cable: registered connection", "conn", c.connID, "remote", ws.RemoteAddr())
 	if !s.register(c) {
 		c.Close(ReasonServerRestart, true)
 	}

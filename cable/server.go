@@ -298,7 +298,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if authErr != nil {
 		s.stats.unauthorized.Add(1)
-		s.logger.Info("cable: an unauthorized connection attempt was rejected", "err", authErr, "remote", r.RemoteAddr)
+		// Rails logs "An unauthorized connection attempt was rejected"
+		// (connection/authorization.rb, reject_unauthorized_connection); an
+		// error of another kind is the Authenticator failing, as an
+		// exception in Rails' connect is, and is rejected all the same.
+		if errors.Is(authErr, ErrUnauthorized) {
+			s.logger.Info("cable: an unauthorized connection attempt was rejected", "err", authErr, "remote", r.RemoteAddr)
+		} else {
+			s.logger.Error("cable: the Authenticator failed; the connection was rejected as unauthorized", "err", authErr, "remote", r.RemoteAddr)
+		}
 		s.reject(ws)
 		return
 	}
