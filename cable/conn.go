@@ -14,6 +14,11 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// The connection, in the order a byte goes: serve opens and closes it,
+// readLoop reads client frames and queues them as commands for the
+// command goroutine (runTasks; the handlers are in commands.go), and send
+// queues frames for the writer (writeLoop), which writes them.
+
 // Conn is one client connection: ActionCable::Connection::Base.
 //
 // A Conn has at most three goroutines, each started and waited for by the
