@@ -34,6 +34,48 @@
 // then re-sends it every 500 ms forever); and a subscription whose
 // Subscribed fails is rejected rather than left unconfirmed.
 //
+// A lone UTF-16 surrogate escape in client JSON, such as "\ud800" (what
+// the official client's JSON.stringify writes for an unpaired surrogate),
+// is accepted: encoding/json decodes it as U+FFFD where a string is read
+// (the "channel" key, DecodeParams, a Perform's own decoding), while the
+// identifier and the data keep the escape as the client wrote it, so the
+// identifier is echoed back unchanged. Ruby's JSON parser (json 2.6, as Debian ships it)
+// raises "incomplete surrogate pair" instead, and Rails logs
+// "Could not execute command" and drops the whole command
+// (connection/subscriptions.rb, execute_command).
+//
+// # Data flow
+//
+// A byte from the client passes through the files in this order:
+//
+//   - server.go: Server.ServeHTTP checks the upgrade request and its
+//     origin (CheckOrigin, or RailsOrigins in origin.go), runs the
+//     Authenticator, upgrades, and hands the socket to the connection's
+//     goroutine.
+//   - conn.go: the connection's read loop reads each text frame, bounds
+//     what waits, and queues it for the command goroutine.
+//   - protocol.go: the command is decoded as Rails' JSON decode and a Ruby
+//     Hash see it, and so are the identifier and a message's data.
+//   - commands.go: the handlers of subscribe, unsubscribe, message and the
+//     internal channel (remote disconnects) call the channel.
+//   - channel.go: the Channel's hooks run with their Subscription, which
+//     streams, transmits, rejects and runs timers.
+//   - hub.go: a broadcast comes back from the PubSub (pubsub.go) to the
+//     hub, which finds the stream's local subscribers and builds one frame
+//     per identifier.
+//   - protocol.go: frames are encoded as ActiveSupport::JSON writes them.
+//   - conn.go: Conn.send queues each frame without blocking, and the write
+//     loop writes it to the socket.
+//
+// # Logging
+//
+// The Server logs to its Logger what Rails logs, with the connection
+// identifier as "conn": a registered connection, a subscription and an
+// unsubscription at debug; refusals (an unauthorized connection, a
+// rejected subscription, and an origin not allowed by the default
+// CheckOrigin) at info; commands it could not carry out, with their
+// command and identifier, at error.
+//
 // # Pub/sub
 //
 // Broadcasts travel through a PubSub. The default, MemoryPubSub, serves

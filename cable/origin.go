@@ -1,32 +1,53 @@
 package cable
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 )
 
-// allowOrigin plays Rails' allow_request_origin?
-// (actioncable/lib/action_cable/connection/base.rb; server/base.rb on main):
-// forgery protection off, then the same origin as the Host header, then the
-// allowed origins as exact strings and unanchored patterns.
-func (s *Server) allowOrigin(r *http.Request) bool {
-	if s.CheckOrigin != nil {
-		return s.CheckOrigin(r)
-	}
-	if s.DisableForgeryProtection {
-		return true
-	}
+// RailsOrigins is Rails' origin check, allow_request_origin?
+// (actioncable/lib/action_cable/connection/base.rb), with the settings of
+// config.action_cable it reads (actioncable/lib/action_cable/server/configuration.rb):
+// an Origin equal to the request's own scheme://host is accepted unless
+// DisableSameOrigin, then one equal to an entry of Allowed, then one that
+// a pattern of Patterns matches. Its Check method is the Server's
+// CheckOrigin.
+//
+// The zero value accepts the same origin only, which is Rails' default and
+// what a Server with a nil CheckOrigin does. Rails'
+// disable_request_forgery_protection has no field here: it is a CheckOrigin
+// that returns true. A RailsOrigins must not change while a Server uses
+// its Check.
+type RailsOrigins struct {
+	// Allowed holds Origin header values accepted as they are, like the
+	// String entries of allowed_request_origins. Nil allows none.
+	Allowed []string
+	// Patterns accept an Origin they match anywhere, like the Regexp
+	// entries there, which Ruby matches with ===: anchor them with ^ and $.
+	// Nil allows none.
+	Patterns []*regexp.Regexp
+	// DisableSameOrigin stops accepting an Origin equal to the request's
+	// own scheme://host, which Rails accepts by default
+	// (allow_same_origin_as_host). False accepts it.
+	DisableSameOrigin bool
+}
+
+// Check reports whether the request's Origin header is allowed. A request
+// without an Origin header is refused, as in Rails, where a nil origin
+// equals neither the host nor any entry.
+func (o RailsOrigins) Check(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if !s.DisableSameOrigin && origin != "" && origin == requestScheme(r)+"://"+r.Host {
+	if !o.DisableSameOrigin && origin != "" && origin == requestScheme(r)+"://"+r.Host {
 		return true
 	}
-	for _, o := range s.AllowedOrigins {
-		if o == origin {
+	for _, a := range o.Allowed {
+		if a == origin {
 			return true
 		}
 	}
-	for _, re := range s.AllowedOriginPatterns {
+	for _, re := range o.Patterns {
 		if re.MatchString(origin) {
 			return true
 		}
@@ -57,11 +78,15 @@ func requestScheme(r *http.Request) string {
 	return "http"
 }
 
-// ParseOrigins turns origin entries into exact strings and patterns, the
-// way config.action_cable.allowed_request_origins mixes Strings and
-// Regexps: an entry written as /re/ is a regular expression that needs only
-// to match (Ruby's ===), anything else must equal the Origin header.
-func ParseOrigins(entries []string) (exact []string, patterns []*regexp.Regexp, err error) {
+// ParseOrigins reads origin entries the way
+// config.action_cable.allowed_request_origins mixes Strings and Regexps:
+// an entry written as /re/ is a regular expression that needs only to
+// match (Ruby's ===), with Ruby's \A and \z anchors understood; anything
+// else must equal the Origin header. Blank entries are skipped. The result
+// accepts the same origin too; set DisableSameOrigin to stop that. A
+// pattern that does not compile is an error.
+func ParseOrigins(entries []string) (RailsOrigins, error) {
+	var o RailsOrigins
 	for _, e := range entries {
 		e = strings.TrimSpace(e)
 		if e == "" {
@@ -70,14 +95,14 @@ func ParseOrigins(entries []string) (exact []string, patterns []*regexp.Regexp, 
 		if len(e) >= 2 && strings.HasPrefix(e, "/") && strings.HasSuffix(e, "/") {
 			re, err := regexp.Compile(rubyRegexp(e[1 : len(e)-1]))
 			if err != nil {
-				return nil, nil, err
+				return RailsOrigins{}, fmt.Errorf("cable: origin %s: %w", e, err)
 			}
-			patterns = append(patterns, re)
+			o.Patterns = append(o.Patterns, re)
 			continue
 		}
-		exact = append(exact, e)
+		o.Allowed = append(o.Allowed, e)
 	}
-	return exact, patterns, nil
+	return o, nil
 }
 
 // rubyRegexp maps Ruby's \A and \z anchors to Go's.
@@ -85,38 +110,4 @@ func rubyRegexp(s string) string {
 	s = strings.ReplaceAll(s, `\A`, `^`)
 	s = strings.ReplaceAll(s, `\z`, `$`)
 	return s
-}
-
-// isWebSocket is websocket-driver's websocket?(env): GET, Connection has the
-// upgrade token, Upgrade is websocket (websocket-driver lib/websocket/driver.rb).
-func isWebSocket(r *http.Request) bool {
-	if r.Method != http.MethodGet {
-		return false
-	}
-	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
-		return false
-	}
-	for _, v := range r.Header.Values("Connection") {
-		for _, tok := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// selectProtocol picks the first protocol the client offers that Rails
-// supports, in the client's order, as websocket-driver's Hybi does
-// (driver/hybi.rb); "" when none.
-func selectProtocol(r *http.Request) string {
-	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
-		for _, p := range strings.Split(v, ",") {
-			p = strings.TrimSpace(p)
-			if p == Protocol || p == protocolUnsupported {
-				return p
-			}
-		}
-	}
-	return ""
 }

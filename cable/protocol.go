@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -20,11 +21,15 @@ const (
 	// it in client order like any other supported protocol.
 	protocolUnsupported = "actioncable-unsupported"
 
-	// Disconnect reasons (ActionCable::INTERNAL[:disconnect_reasons]).
-	ReasonUnauthorized  = "unauthorized"
+	// ReasonUnauthorized is the disconnect reason of a connection the
+	// Authenticator refused (ActionCable::INTERNAL[:disconnect_reasons]).
+	ReasonUnauthorized = "unauthorized"
+	// ReasonServerRestart is the disconnect reason Server.Shutdown sends;
+	// the official client reconnects.
 	ReasonServerRestart = "server_restart"
-	ReasonRemote        = "remote"
-	ReasonInvalid       = "invalid_request"
+	// ReasonRemote is the disconnect reason of Server.Disconnect, Rails'
+	// remote_connections.where(...).disconnect.
+	ReasonRemote = "remote"
 )
 
 // Frames that never change, written exactly as ActiveSupport::JSON writes
@@ -32,6 +37,40 @@ const (
 var (
 	frameWelcome = []byte(`{"type":"welcome"}`)
 )
+
+// isWebSocket is websocket-driver's websocket?(env): GET, Connection has the
+// upgrade token, Upgrade is websocket (websocket-driver lib/websocket/driver.rb).
+func isWebSocket(r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
+		return false
+	}
+	for _, v := range r.Header.Values("Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// selectProtocol picks the first protocol the client offers that Rails
+// supports, in the client's order, as websocket-driver's Hybi does
+// (driver/hybi.rb); "" when none.
+func selectProtocol(r *http.Request) string {
+	for _, v := range r.Header.Values("Sec-Websocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == Protocol || p == protocolUnsupported {
+				return p
+			}
+		}
+	}
+	return ""
+}
 
 // command is a client frame (actioncable/lib/action_cable/connection/subscriptions.rb,
 // execute_command). Identifier and Data are strings holding JSON; nil means
@@ -248,6 +287,128 @@ func actionOf(raw json.RawMessage) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("undefined method `to_sym' for %s", raw)
+}
+
+// identifierChannel returns the "channel" key of a subscribe's
+// identifier. It reads a map, not a struct: Rails reads params[:channel]
+// by its exact key (connection/subscriptions.rb, add), where encoding/json
+// would also match "Channel" or "CHANNEL"; the last of duplicate keys
+// wins, as in Ruby's JSON.parse.
+func identifierChannel(id string) (string, error) {
+	var params map[string]json.RawMessage
+	raw := json.RawMessage(id)
+	if err := json.Unmarshal(raw, &params); err != nil || !isObject(raw) {
+		if err == nil {
+			err = errors.New("identifier is not a JSON object")
+		}
+		return "", err
+	}
+	rawChannel, ok := params["channel"]
+	if !ok {
+		return "", errors.New("identifier has no channel")
+	}
+	var channel string
+	if err := json.Unmarshal(rawChannel, &channel); err != nil || rawChannel[0] != '"' {
+		return "", fmt.Errorf("identifier's channel is not a string: %s", rawChannel)
+	}
+	return channel, nil
+}
+
+// decodeData returns a message's data as the JSON object Perform gets,
+// and the action it names (see actionOf). data must be a JSON object, as
+// perform_action indexes it (connection/subscriptions.rb); its "action"
+// key is read by its exact name.
+func decodeData(data string) (json.RawMessage, string, error) {
+	raw := json.RawMessage(data)
+	var actionRaw json.RawMessage
+	var err error
+	if keysExact(raw, "action") {
+		var d struct {
+			Action json.RawMessage `json:"action"`
+		}
+		err = json.Unmarshal(raw, &d)
+		actionRaw = d.Action
+	} else {
+		var d map[string]json.RawMessage
+		err = json.Unmarshal(raw, &d)
+		actionRaw = d["action"]
+	}
+	if err != nil || !isObject(raw) {
+		if err == nil {
+			err = errors.New("data is not a JSON object")
+		}
+		return nil, "", err
+	}
+	action, err := actionOf(actionRaw)
+	if err != nil {
+		return nil, "", err
+	}
+	return raw, action, nil
+}
+
+// internalKind is what a message on a connection's internal stream asks.
+type internalKind int
+
+const (
+	internalIgnore     internalKind = iota // anything but a disconnect
+	internalDisconnect                     // {"type":"disconnect"}
+	internalInvalid                        // a value Ruby cannot index: Rails' rescue closes the connection
+)
+
+// decodeInternal reads a message on the internal stream action_cable/<id>
+// as process_internal_message does (connection/internal_channel.rb): a
+// remote disconnect, in the Rails 7.1+ form
+// {"type":"disconnect","reconnect":bool} or the older
+// {"type":"disconnect"}, whose reconnect defaults to true.
+func decodeInternal(payload []byte) (kind internalKind, reconnect bool, err error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return internalIgnore, false, err
+	}
+	switch m := v.(type) {
+	case map[string]any:
+		if m["type"] != "disconnect" {
+			return internalIgnore, false, nil
+		}
+		reconnect = true // message.fetch("reconnect", true)
+		if r, ok := m["reconnect"]; ok {
+			reconnect = r != nil && r != false
+		}
+		return internalDisconnect, reconnect, nil
+	case string, nil:
+		// "str"["type"] is nil in Ruby: ignored.
+		return internalIgnore, false, nil
+	default:
+		// Indexing an Array or a number raises.
+		return internalInvalid, false, nil
+	}
+}
+
+// isObject reports whether the JSON text b starts as an object, as a
+// Ruby Hash must.
+func isObject(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// truncate shortens a client frame for a log line.
+func truncate(b []byte) string {
+	const max = 200
+	if len(b) > max {
+		return string(b[:max]) + "…"
+	}
+	return string(b)
 }
 
 // appendJSONString appends s as a JSON string with Rails' escaping:

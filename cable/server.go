@@ -7,12 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -38,20 +35,15 @@ type Server struct {
 	// disconnect.
 	Disconnected func(ctx context.Context, c *Conn)
 
-	// AllowedOrigins are Origin header values accepted as they are, like
-	// String entries of config.action_cable.allowed_request_origins.
-	AllowedOrigins []string
-	// AllowedOriginPatterns accept an Origin they match anywhere, like
-	// Regexp entries there (anchor them with ^ and $).
-	AllowedOriginPatterns []*regexp.Regexp
-	// DisableSameOrigin stops accepting an Origin equal to the request's
-	// own scheme://host, which Rails accepts by default
-	// (allow_same_origin_as_host).
-	DisableSameOrigin bool
-	// DisableForgeryProtection accepts every Origin, like
-	// disable_request_forgery_protection.
-	DisableForgeryProtection bool
-	// CheckOrigin, if set, replaces every origin rule above.
+	// CheckOrigin reports whether a WebSocket upgrade may proceed given
+	// its Origin header, like Rails' allow_request_origin?
+	// (actioncable/lib/action_cable/connection/base.rb). A refused request
+	// gets Rails' 404 "Page not found". Nil means RailsOrigins{}.Check:
+	// the request's own scheme://host only, Rails' default, and a refusal
+	// is logged at info as Rails logs "Request origin not allowed". A
+	// CheckOrigin that is set logs its own refusals; the Server does not.
+	// RailsOrigins implements Rails' other settings; a function that
+	// returns true is disable_request_forgery_protection.
 	CheckOrigin func(r *http.Request) bool
 
 	// PingInterval is the heartbeat period. Zero means 3s, Rails'
@@ -124,6 +116,21 @@ func (s *Server) init() {
 			},
 		}
 	})
+}
+
+// allowOrigin runs CheckOrigin, or Rails' default rule when it is nil,
+// and logs a refusal by the default rule, as Rails logs
+// "Request origin not allowed: <origin>" (connection/base.rb,
+// allow_request_origin?).
+func (s *Server) allowOrigin(r *http.Request) bool {
+	if s.CheckOrigin != nil {
+		return s.CheckOrigin(r)
+	}
+	if (RailsOrigins{}).Check(r) {
+		return true
+	}
+	s.logger.Info("cable: request origin not allowed", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+	return false
 }
 
 // Handle registers the channel type named channel, the Ruby class name a
@@ -223,9 +230,6 @@ func (s *Server) SubscriberCount(stream string) int {
 	return conns
 }
 
-// Server returns the server the connection belongs to.
-func (c *Conn) Server() *Server { return c.srv }
-
 func internalStream(connID string) string { return "action_cable/" + connID }
 
 func (s *Server) writeTimeout() time.Duration {
@@ -253,7 +257,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.allowOrigin(r) {
-		s.logger.Info("cable: request origin not allowed: " + r.Header.Get("Origin"))
 		notFound(w)
 		return
 	}
@@ -295,7 +298,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if authErr != nil {
 		s.stats.unauthorized.Add(1)
-		s.logger.Info("cable: an unauthorized connection attempt was rejected", "err", authErr, "remote", r.RemoteAddr)
+		// Rails logs "An unauthorized connection attempt was rejected"
+		// (connection/authorization.rb, reject_unauthorized_connection); an
+		// error of another kind is the Authenticator failing, as an
+		// exception in Rails' connect is, and is rejected all the same.
+		if errors.Is(authErr, ErrUnauthorized) {
+			s.logger.Info("cable: an unauthorized connection attempt was rejected", "err", authErr, "remote", r.RemoteAddr)
+		} else {
+			s.logger.Error("cable: the Authenticator failed; the connection was rejected as unauthorized", "err", authErr, "remote", r.RemoteAddr)
+		}
 		s.reject(ws)
 		return
 	}
@@ -329,140 +340,6 @@ func (s *Server) reject(ws *websocket.Conn) {
 		}
 	}
 	ws.Close()
-}
-
-// serve runs one accepted connection on the calling goroutine.
-func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Identity) {
-	ctx, cancel := context.WithCancel(reqCtx)
-	defer cancel()
-	if identity == nil {
-		identity = Identity{}
-	}
-	maxQueue := s.SendQueueLen
-	if maxQueue <= 0 {
-		maxQueue = 1024
-	}
-	c := &Conn{
-		srv:      s,
-		ws:       gorillaConn{ws},
-		identity: identity,
-		connID:   identity.ConnectionIdentifier(),
-		cancel:   cancel,
-		ctx:      ctx,
-		maxQueue: maxQueue,
-	}
-	c.logger = s.logger
-	limit := s.MaxMessageSize
-	if limit <= 0 {
-		limit = 1 << 20
-	}
-	ws.SetReadLimit(limit)
-	c.maxPending = max(minPendingBytes, 2*limit)
-
-	// Open sequence (connection/base.rb, handle_open): the internal
-	// channel, welcome, then the connection joins the heartbeat. Rails does
-	// not wait for the internal subscription (it is posted to the event
-	// loop), so neither do we: a pub/sub outage must not hold up welcome.
-	var unsubInternal func()
-	// Rails subscribes only if connection_identifier.present?
-	// (connection/internal_channel.rb): not for a blank one.
-	if strings.TrimSpace(c.connID) != "" {
-		c.wg.Add(1)
-		go func() { // owner: this connection's reader, which waits on c.wg
-			defer c.wg.Done()
-			// ctx is cancelled when the socket ends, which ends a wait
-			// during a pub/sub outage.
-			unsub, err := s.ps.Subscribe(ctx, internalStream(c.connID), c.internalMessage)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.logger.Error("cable: cannot subscribe to the internal channel", "conn", c.connID, "err", err)
-				}
-				return
-			}
-			c.mu.Lock()
-			unsubInternal = unsub
-			c.mu.Unlock()
-		}()
-	}
-	c.send(outFrame{data: frameWelcome})
-	s.stats.conns.Add(1)
-	if !s.register(c) {
-		c.Close(ReasonServerRestart, true)
-	}
-
-	s.readLoop(c, ws)
-
-	// The socket is done: stop accepting frames and tasks, wait for the
-	// goroutines, then unsubscribe everything, as handle_close does.
-	s.unregister(c)
-	c.mu.Lock()
-	c.closed = true
-	c.stopped = true
-	c.mu.Unlock()
-	ws.Close()
-	// Cancelling unblocks a command still waiting on the pub/sub (a
-	// stream_from during an outage); the hooks below get a context that is
-	// not cancelled, so they can still broadcast.
-	cancel()
-	c.wg.Wait()
-	if unsubInternal != nil {
-		unsubInternal()
-	}
-	hookCtx := context.WithoutCancel(ctx)
-	for _, sub := range c.subs.items {
-		c.teardown(hookCtx, sub)
-	}
-	c.subs = keyedList[*Subscription]{}
-	if s.Disconnected != nil {
-		c.safely("disconnect", func() { s.Disconnected(hookCtx, c) })
-	}
-}
-
-// readLoop reads frames until the socket fails or closes and queues each
-// text frame as a command, so commands run in the order they arrived.
-func (s *Server) readLoop(c *Conn, ws *websocket.Conn) {
-	for {
-		typ, b, err := ws.ReadMessage()
-		if err != nil {
-			switch {
-			case errors.Is(err, websocket.ErrReadLimit):
-				s.logger.Warn("cable: closing a connection that sent a message over the size limit", "conn", c.connID, "remote", ws.RemoteAddr())
-			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
-			default:
-				s.logger.Debug("cable: connection ended", "conn", c.connID, "err", err)
-			}
-			return
-		}
-		if typ != websocket.TextMessage {
-			s.logger.Error("cable: couldn't handle non-string message", "conn", c.connID)
-			continue
-		}
-		if !utf8.Valid(b) {
-			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the
-			// connection with 1007, as websocket-driver does for Rails
-			// (lib/websocket/driver/hybi.rb); gorilla does not check.
-			s.logger.Warn("cable: closing a connection that sent a text frame that is not UTF-8", "conn", c.connID, "remote", ws.RemoteAddr())
-			msg := websocket.FormatCloseMessage(websocket.CloseInvalidFramePayloadData, "Could not decode a text frame as UTF-8")
-			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			return
-		}
-		n := int64(len(b))
-		if err := c.admitCommand(n); err != nil {
-			s.logger.Warn("cable: closing a connection with "+err.Error(), "conn", c.connID,
-				"limit_commands", maxPendingCommands, "limit_bytes", c.maxPending)
-			return
-		}
-		s.stats.commands.Add(1)
-		if !c.enqueueTask(func(ctx context.Context) {
-			defer c.commandDone(n)
-			c.handleFrame(ctx, b)
-		}) {
-			// The server is closing this connection: keep reading until
-			// the client's close frame, but run nothing more.
-			c.commandDone(n)
-			s.logger.Debug("cable: ignoring a message processed after the connection was closed", "conn", c.connID)
-		}
-	}
 }
 
 func (s *Server) register(c *Conn) bool {

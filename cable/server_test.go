@@ -23,8 +23,10 @@ const echoID = `{"channel":"EchoChannel"}`
 
 func TestHandshake(t *testing.T) {
 	ts := newTestServer(t, func(s *cable.Server) {
-		s.AllowedOrigins = []string{"http://exact.example"}
-		s.AllowedOriginPatterns = []*regexp.Regexp{regexp.MustCompile(`^https?://allowed\.example$`)}
+		s.CheckOrigin = cable.RailsOrigins{
+			Allowed:  []string{"http://exact.example"},
+			Patterns: []*regexp.Regexp{regexp.MustCompile(`^https?://allowed\.example$`)},
+		}.Check
 	})
 	same := ts.HTTP.URL
 	port := ts.HTTP.Listener.Addr().String()[strings.LastIndex(ts.HTTP.Listener.Addr().String(), ":")+1:]
@@ -82,13 +84,13 @@ func TestHandshake(t *testing.T) {
 }
 
 func TestForgeryProtectionOff(t *testing.T) {
-	ts := newTestServer(t, func(s *cable.Server) { s.DisableForgeryProtection = true })
+	ts := newTestServer(t, func(s *cable.Server) { s.CheckOrigin = func(*http.Request) bool { return true } })
 	c := ts.dial(t, http.Header{"Origin": nil}) // CT-10
 	c.expect(`{"type":"welcome"}`)
 }
 
 func TestSameOriginOff(t *testing.T) {
-	ts := newTestServer(t, func(s *cable.Server) { s.DisableSameOrigin = true })
+	ts := newTestServer(t, func(s *cable.Server) { s.CheckOrigin = cable.RailsOrigins{DisableSameOrigin: true}.Check })
 	if _, err := ts.tryDial(t, nil); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("dial with same origin = %v; want 404", err)
 	}
@@ -699,7 +701,8 @@ func TestBroadcastingFor(t *testing.T) {
 }
 
 func TestParseOrigins(t *testing.T) {
-	exact, patterns, err := cable.ParseOrigins([]string{"http://a.example", " /\\Ahttps?:\\/\\/b\\.example\\z/ ", ""})
+	origins, err := cable.ParseOrigins([]string{"http://a.example", " /\\Ahttps?:\\/\\/b\\.example\\z/ ", ""})
+	exact, patterns := origins.Allowed, origins.Patterns
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -709,7 +712,7 @@ func TestParseOrigins(t *testing.T) {
 	if len(patterns) != 1 || !patterns[0].MatchString("https://b.example") || patterns[0].MatchString("https://b.example.com") {
 		t.Errorf("patterns = %v", patterns)
 	}
-	if _, _, err := cable.ParseOrigins([]string{"/(/"}); err == nil {
+	if _, err := cable.ParseOrigins([]string{"/(/"}); err == nil {
 		t.Error("a bad pattern did not fail")
 	}
 }

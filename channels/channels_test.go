@@ -17,7 +17,7 @@ import (
 func newServer(t *testing.T) (*cable.Server, string) {
 	t.Helper()
 	srv := &cable.Server{
-		DisableForgeryProtection: true,
+		CheckOrigin: func(*http.Request) bool { return true },
 		Authenticator: cable.AuthenticatorFunc(func(ctx context.Context, r *http.Request) (cable.Identity, error) {
 			return cable.Identity{"current_user": r.URL.Query().Get("user")}, nil
 		}),

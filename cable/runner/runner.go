@@ -289,9 +289,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if err != nil {
 		return err
 	}
-	exact, patterns, err := cable.ParseOrigins(strings.Split(cfg.origins, ","))
+	checkOrigin, err := cfg.checkOrigin(logger)
 	if err != nil {
-		return fmt.Errorf("allowed origins: %w", err)
+		return err
 	}
 	authn := opts.Authenticator
 	if authn == nil {
@@ -310,15 +310,12 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	}
 
 	srv := &cable.Server{
-		PubSub:                   ps,
-		Authenticator:            authn,
-		AllowedOrigins:           exact,
-		AllowedOriginPatterns:    patterns,
-		DisableSameOrigin:        cfg.disableSameHost,
-		DisableForgeryProtection: cfg.disableForgery,
-		MaxMessageSize:           cfg.maxMessage,
-		SendQueueLen:             cfg.sendQueue,
-		Logger:                   logger,
+		PubSub:         ps,
+		Authenticator:  authn,
+		CheckOrigin:    checkOrigin,
+		MaxMessageSize: cfg.maxMessage,
+		SendQueueLen:   cfg.sendQueue,
+		Logger:         logger,
 	}
 	for name, newChannel := range opts.Channels {
 		if err := handleChannel(srv, name, newChannel); err != nil {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -213,7 +214,7 @@ func TestTurboInstall(t *testing.T) {
 		t.Errorf("without -turbo the channel is registered: %v", err)
 	}
 
-	srv := &cable.Server{DisableForgeryProtection: true, Logger: discardLogger()}
+	srv := &cable.Server{CheckOrigin: func(*http.Request) bool { return true }, Logger: discardLogger()}
 	c := newTurboConfig(t, map[string]string{"SECRET_KEY_BASE": skb}, "-turbo")
 	if err := c.install(srv, discardLogger()); err != nil {
 		t.Fatal(err)

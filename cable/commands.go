@@ -1,0 +1,215 @@
+package cable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// The command handlers: what a decoded client command does, on the
+// connection's command goroutine. Decoding is in protocol.go; frames go
+// out through Conn.send (conn.go).
+
+// handleFrame runs one client command on the command goroutine
+// (connection/subscriptions.rb, execute_command). No error reaches the
+// client: everything is logged, and the connection stays open.
+func (c *Conn) handleFrame(ctx context.Context, b []byte) {
+	cmd, err := decodeCommand(b)
+	if err != nil {
+		c.logErr(protocolError{err: fmt.Errorf("could not decode %q: %w", truncate(b), err)})
+		return
+	}
+	if cmd.Command != "subscribe" && cmd.Command != "unsubscribe" && cmd.Command != "message" {
+		c.logErr(protocolError{command: cmd.Command, err: fmt.Errorf("%w in %q", errUnrecognized, truncate(b))})
+		return
+	}
+	if cmd.Identifier == nil {
+		c.logErr(protocolError{command: cmd.Command, err: errors.New("identifier is missing")})
+		return
+	}
+	id := *cmd.Identifier
+	switch cmd.Command {
+	case "subscribe":
+		c.subscribe(ctx, id)
+	case "unsubscribe":
+		sub := c.sub(id)
+		if sub == nil {
+			c.logErr(protocolError{command: cmd.Command, identifier: id, err: errors.New("unable to find subscription")})
+			return
+		}
+		c.unsubscribe(ctx, sub)
+	case "message":
+		c.message(ctx, id, cmd.Data, cmd.DataErr)
+	}
+}
+
+// sub returns the subscription with identifier id, or nil.
+func (c *Conn) sub(id string) *Subscription {
+	s, _ := c.subs.get(id)
+	return s
+}
+
+// subscribe is connection/subscriptions.rb's add: it makes the channel
+// named by the identifier, runs Subscribed, and confirms or rejects.
+func (c *Conn) subscribe(ctx context.Context, id string) {
+	if c.sub(id) != nil {
+		// Rails ignores a subscribe for an identifier it already has
+		// (connection/subscriptions.rb, add).
+		c.logger.Debug("cable: ignoring duplicate subscribe", "conn", c.connID, "identifier", id)
+		return
+	}
+	channel, err := identifierChannel(id)
+	if err != nil {
+		c.logErr(protocolError{command: "subscribe", identifier: id, err: err})
+		return
+	}
+	sub := &Subscription{conn: c, id: id, channel: channel, prefix: identifierPrefix(id)}
+	newChannel := c.srv.channel(sub.channel)
+	if newChannel == nil {
+		// Rails only logs "Subscription class not found"; the official
+		// client would then resend the subscribe every 500 ms forever, so
+		// we reject it.
+		c.logErr(protocolError{command: "subscribe", identifier: id, err: fmt.Errorf("subscription class not found: %q", sub.channel)})
+		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		return
+	}
+	if c.safely(sub.channel+" constructor", func() { sub.ch = newChannel() }) || sub.ch == nil {
+		c.logErr(protocolError{command: "subscribe", identifier: id, err: errors.New("the channel constructor failed")})
+		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		return
+	}
+	if c.safely(sub.channel+"#subscribed", func() { err = sub.ch.Subscribed(ctx, sub) }) && err == nil {
+		err = errors.New("subscribed panicked")
+	}
+	if err != nil && !errors.Is(err, ErrRejected) {
+		c.logErr(protocolError{command: "subscribe", identifier: id, err: err})
+	}
+	if err != nil || sub.rejected {
+		// Rails runs the unsubscribe callbacks of a rejected subscription
+		// before it transmits the rejection (channel/base.rb,
+		// reject_subscription).
+		sub.rejected = true
+		c.teardown(ctx, sub)
+		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		// Rails logs "<Channel> is transmitting the subscription
+		// rejection" (channel/base.rb); a refusal is worth info here.
+		c.logger.Info("cable: subscription rejected", "conn", c.connID, "channel", sub.channel, "identifier", id)
+		return
+	}
+	c.subs.add(sub)
+	sub.active = true
+	if !sub.deferred {
+		sub.confirm()
+	}
+	for _, t := range sub.timers {
+		t.start()
+	}
+	// Rails logs "<Channel> is transmitting the subscription confirmation"
+	// and "<Channel> is streaming from <stream>" (channel/base.rb,
+	// channel/streams.rb).
+	if c.logger.Enabled(ctx, slog.LevelDebug) {
+		c.logger.DebugContext(ctx, "cable: subscribed", "conn", c.connID, "channel", sub.channel, "identifier", id,
+			"streams", sub.Streams(), "deferred", sub.deferred)
+	}
+}
+
+// unsubscribe is connection/subscriptions.rb's remove, which logs
+// "Unsubscribing from channel: <identifier>".
+func (c *Conn) unsubscribe(ctx context.Context, sub *Subscription) {
+	c.subs.remove(sub)
+	c.teardown(ctx, sub)
+	if c.logger.Enabled(ctx, slog.LevelDebug) {
+		c.logger.DebugContext(ctx, "cable: unsubscribed", "conn", c.connID, "channel", sub.channel, "identifier", sub.id)
+	}
+}
+
+// teardown runs Unsubscribed, then stops streams and timers
+// (channel/base.rb, unsubscribe_from_channel).
+func (c *Conn) teardown(ctx context.Context, sub *Subscription) {
+	sub.active = false
+	c.safely(sub.channel+"#unsubscribed", func() { sub.ch.Unsubscribed(ctx, sub) })
+	sub.removed = true
+	for _, t := range sub.timers {
+		t.stop()
+	}
+	sub.timers = nil
+	sub.StopAllStreams(ctx)
+}
+
+// message is connection/subscriptions.rb's perform_action: it runs the
+// action data names on the subscription's channel.
+func (c *Conn) message(ctx context.Context, id string, data *string, dataErr error) {
+	sub := c.sub(id)
+	if sub == nil {
+		c.logErr(protocolError{command: "message", identifier: id, err: errors.New("unable to find subscription")})
+		return
+	}
+	if dataErr != nil {
+		c.logErr(protocolError{command: "message", identifier: id, err: dataErr})
+		return
+	}
+	if data == nil {
+		c.logErr(protocolError{command: "message", identifier: id, err: errors.New("data is missing")})
+		return
+	}
+	raw, action, err := decodeData(*data)
+	if err != nil {
+		c.logErr(protocolError{command: "message", identifier: id, err: err})
+		return
+	}
+	if c.safely(sub.channel+"#"+action, func() { err = sub.ch.Perform(ctx, sub, action, raw) }) {
+		return
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnknownAction):
+		c.srv.stats.protocolErrors.Add(1)
+		c.logger.Error(fmt.Sprintf("cable: unable to process %s#%s", sub.channel, action), "conn", c.connID, "identifier", id)
+	default:
+		c.logErr(protocolError{command: "message", identifier: id, err: fmt.Errorf("%s#%s: %w", sub.channel, action, err)})
+	}
+}
+
+// internalMessage handles a message on the connection's internal stream
+// action_cable/<id> (connection/internal_channel.rb,
+// process_internal_message): a remote disconnect closes the connection.
+func (c *Conn) internalMessage(payload []byte) {
+	kind, reconnect, err := decodeInternal(payload)
+	switch {
+	case err != nil:
+		c.logger.Error("cable: internal channel message is not JSON", "conn", c.connID, "err", err)
+	case kind == internalDisconnect:
+		// Rails logs "Removing connection (<id>)".
+		c.logger.Info("cable: removing connection", "conn", c.connID, "reconnect", reconnect)
+		c.Close(ReasonRemote, reconnect)
+	case kind == internalInvalid:
+		// Rails' rescue closes the connection without a reason.
+		c.Close("", true)
+	}
+}
+
+// protocolError is a client command the server could not carry out. As
+// in Rails, it is logged and never sent to the client
+// (connection/subscriptions.rb, execute_command, which logs
+// "Could not execute command from ...").
+type protocolError struct {
+	command    string // "subscribe", "unsubscribe", "message", or "" if unknown
+	identifier string // the subscription identifier, if any
+	err        error
+}
+
+// logErr logs e at error level, its fields as attributes, and counts it.
+func (c *Conn) logErr(e protocolError) {
+	c.srv.stats.protocolErrors.Add(1)
+	attrs := make([]slog.Attr, 0, 4)
+	attrs = append(attrs, slog.String("conn", c.connID))
+	if e.command != "" {
+		attrs = append(attrs, slog.String("command", e.command))
+	}
+	if e.identifier != "" {
+		attrs = append(attrs, slog.String("identifier", e.identifier))
+	}
+	attrs = append(attrs, slog.Any("err", e.err))
+	c.logger.LogAttrs(context.Background(), slog.LevelError, "cable: could not execute command", attrs...)
+}
