@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/cable/railsconfig"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -108,9 +109,9 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 }
 
 // resolve merges the flags, cable.yml and the environment. A nil
-// *cableSettings means in-process pub/sub. source tells where the settings
+// *railsconfig.Cable means in-process pub/sub. source tells where the settings
 // came from, for the log.
-func (c *pubsubConfig) resolve() (s *cableSettings, source string, err error) {
+func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, err error) {
 	lookup := c.lookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -128,7 +129,7 @@ func (c *pubsubConfig) resolve() (s *cableSettings, source string, err error) {
 			// "development"; empty values don't count.
 			railsEnv = cmp.Or(env("RAILS_ENV"), env("RACK_ENV"), "development")
 		}
-		s, err = loadCableYML(c.cableConfig, railsEnv, lookup)
+		s, err = railsconfig.LoadCable(c.cableConfig, railsEnv, lookup)
 		if err != nil {
 			return nil, "", err
 		}
@@ -147,7 +148,7 @@ func (c *pubsubConfig) resolve() (s *cableSettings, source string, err error) {
 			return nil, "", fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis adapter only (postgresql and solid_cable are not implemented)", source, s.Adapter)
 		}
 	} else {
-		s = &cableSettings{Adapter: "redis"}
+		s = &railsconfig.Cable{Adapter: "redis"}
 		source = "flags and environment"
 		if c.redisURL == "" && c.sentinels == "" && env("REDIS_URL") == "" && env("REDIS_SENTINELS") == "" {
 			return nil, "no --redis-url, REDIS_URL or --cable-config", nil
@@ -221,7 +222,7 @@ func (o redisClientOptions) describe() string {
 // id, else "gocable-PID-<pid>", as Rails names its connections
 // "ActionCable-PID-<pid>" (actioncable/lib/action_cable/subscription_adapter/
 // base.rb, identifier).
-func clientOptions(s *cableSettings, pid int) (redisClientOptions, error) {
+func clientOptions(s *railsconfig.Cable, pid int) (redisClientOptions, error) {
 	raw := s.URL
 	if raw == "" {
 		raw = "redis://localhost:6379/0"

@@ -16,8 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocable/gocable/cable/railsconfig"
 	"github.com/redis/go-redis/v9"
 )
+
+// envMap is a fake environment for lookupEnv.
+type envMap map[string]string
+
+func (e envMap) lookup(k string) (string, bool) { v, ok := e[k]; return v, ok }
 
 // newPubsubConfig registers the flags on a fresh FlagSet, parses args and
 // uses env as the environment.
@@ -136,21 +142,21 @@ func TestClientOptions(t *testing.T) {
 	num := func(n int) *int { return &n }
 	tests := []struct {
 		name string
-		in   cableSettings
+		in   railsconfig.Cable
 		// want: network addr db user pass tls(servername|insecure|-) clientname
 		want string
 	}{
-		{"default", cableSettings{}, "tcp localhost:6379 0 - - - gocable-PID-42"},
-		{"url", cableSettings{URL: "redis://u:p%40ss@cache:6380/3"}, "tcp cache:6380 3 u p@ss - gocable-PID-42"},
-		{"rediss", cableSettings{URL: "rediss://:pw@redis.example.com:6380"}, "tcp redis.example.com:6380 0 - pw redis.example.com gocable-PID-42"},
-		{"rediss verify none", cableSettings{URL: "rediss://h:1", SSLVerifyNone: true}, "tcp h:1 0 - - h(insecure) gocable-PID-42"},
-		{"ssl: true", cableSettings{URL: "redis://h:1", SSL: new(true)}, "tcp h:1 0 - - h gocable-PID-42"},
-		{"ssl: false", cableSettings{URL: "rediss://h:1", SSL: new(false)}, "tcp h:1 0 - - - gocable-PID-42"},
-		{"unix", cableSettings{URL: "unix:///run/redis.sock?db=2"}, "unix /run/redis.sock 2 - - - gocable-PID-42"},
-		{"keys override the url", cableSettings{URL: "redis://u:p@h:1/1", Host: str("h2"), Port: num(2), DB: num(5), Username: str("u2"), Password: str("p2")}, "tcp h2:2 5 u2 p2 - gocable-PID-42"},
-		{"host only", cableSettings{Host: str("h3")}, "tcp h3:6379 0 - - - gocable-PID-42"},
-		{"path", cableSettings{Path: str("/tmp/r.sock")}, "unix /tmp/r.sock 0 - - - gocable-PID-42"},
-		{"id names the client", cableSettings{ID: str("myapp-cable")}, "tcp localhost:6379 0 - - - myapp-cable"},
+		{"default", railsconfig.Cable{}, "tcp localhost:6379 0 - - - gocable-PID-42"},
+		{"url", railsconfig.Cable{URL: "redis://u:p%40ss@cache:6380/3"}, "tcp cache:6380 3 u p@ss - gocable-PID-42"},
+		{"rediss", railsconfig.Cable{URL: "rediss://:pw@redis.example.com:6380"}, "tcp redis.example.com:6380 0 - pw redis.example.com gocable-PID-42"},
+		{"rediss verify none", railsconfig.Cable{URL: "rediss://h:1", SSLVerifyNone: true}, "tcp h:1 0 - - h(insecure) gocable-PID-42"},
+		{"ssl: true", railsconfig.Cable{URL: "redis://h:1", SSL: new(true)}, "tcp h:1 0 - - h gocable-PID-42"},
+		{"ssl: false", railsconfig.Cable{URL: "rediss://h:1", SSL: new(false)}, "tcp h:1 0 - - - gocable-PID-42"},
+		{"unix", railsconfig.Cable{URL: "unix:///run/redis.sock?db=2"}, "unix /run/redis.sock 2 - - - gocable-PID-42"},
+		{"keys override the url", railsconfig.Cable{URL: "redis://u:p@h:1/1", Host: str("h2"), Port: num(2), DB: num(5), Username: str("u2"), Password: str("p2")}, "tcp h2:2 5 u2 p2 - gocable-PID-42"},
+		{"host only", railsconfig.Cable{Host: str("h3")}, "tcp h3:6379 0 - - - gocable-PID-42"},
+		{"path", railsconfig.Cable{Path: str("/tmp/r.sock")}, "unix /tmp/r.sock 0 - - - gocable-PID-42"},
+		{"id names the client", railsconfig.Cable{ID: str("myapp-cable")}, "tcp localhost:6379 0 - - - myapp-cable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,7 +192,7 @@ func cmpOrDash(s string) string {
 
 func TestClientOptionsSentinel(t *testing.T) {
 	path := filepath.Join("..", "..", "testdata", "rails", "cable.sentinel.yml")
-	s, err := loadCableYML(path, "production", envMap{}.lookup)
+	s, err := railsconfig.LoadCable(path, "production", envMap{}.lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +226,7 @@ func TestClientOptionsSentinel(t *testing.T) {
 		t.Errorf("failover options from flags = %+v", f)
 	}
 
-	for _, bad := range []cableSettings{
+	for _, bad := range []railsconfig.Cable{
 		{Sentinels: []string{"s:1"}, URL: "redis://"},  // no master name anywhere
 		{Sentinels: []string{"nope"}, MasterName: "m"}, // not host:port
 	} {
