@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -133,7 +134,12 @@ func resolvePlain(s string) (psychScalar, error) {
 	case psychTime.MatchString(s):
 		return psychScalar{kind: rubyTime}, nil // or a String if Time.utc refuses it
 	case psychDate.MatchString(s):
-		return psychScalar{kind: rubyDate}, nil // or a String if strptime refuses it
+		// Date.strptime(s, "%Y-%m-%d"), which refuses 2024-02-30: a
+		// String then.
+		if _, err := time.Parse("2006-1-2", s); err != nil {
+			return psychScalar{kind: rubyString, s: s}, nil
+		}
+		return psychScalar{kind: rubyDate}, nil
 	case psychInf.MatchString(s) || psychNaN.MatchString(s):
 		return psychScalar{kind: rubyFloat}, nil
 	case psychSymbol.MatchString(s):
