@@ -3,7 +3,9 @@ package runner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -86,7 +88,7 @@ func TestPubsubResolve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newPubsubConfig(t, tt.args, tt.env)
-			s, source, err := c.resolve()
+			s, source, _, err := c.resolve()
 			if err != nil {
 				t.Fatalf("resolve(%q): %v", tt.args, err)
 			}
@@ -106,6 +108,80 @@ func TestPubsubResolve(t *testing.T) {
 				t.Errorf("resolve(%q) = %s (source %s); want %s", tt.args, got, source, tt.want)
 			}
 		})
+	}
+}
+
+// TestPubsubInProcessWarning checks the WARN logged when an explicit
+// --cable-config selects an in-process adapter, most likely a forgotten
+// --env production: broadcasts from Rails would silently never arrive.
+func TestPubsubInProcessWarning(t *testing.T) {
+	railsNew := filepath.Join("..", "..", "testdata", "rails", "cable.rails-new.yml")
+	inline := writeFile(t, "cable.yml", "production:\n  adapter: inline\n")
+	tests := []struct {
+		name string
+		args []string
+		env  envMap
+		// want: the warning's file, env, env_from and adapter, or "" for
+		// no warning.
+		want string
+	}{
+		{"forgotten --env", []string{"--cable-config", railsNew}, nil, railsNew + " development default async"},
+		{"RAILS_ENV selects async", []string{"--cable-config", railsNew}, envMap{"RAILS_ENV": "development", "RACK_ENV": "production"}, railsNew + " development RAILS_ENV async"},
+		{"RACK_ENV selects test", []string{"--cable-config", railsNew}, envMap{"RACK_ENV": "test"}, railsNew + " test RACK_ENV test"},
+		{"--env selects inline", []string{"--cable-config", inline, "--env", "production"}, nil, inline + " production --env inline"},
+		{"no cable.yml: in-process on purpose", nil, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newPubsubConfig(t, tt.args, tt.env)
+			logs := new(bytes.Buffer)
+			ps, state, closeFn, err := c.pubsub(slog.New(slog.NewJSONHandler(logs, nil)))
+			if err != nil {
+				t.Fatalf("pubsub(%q): %v", tt.args, err)
+			}
+			defer closeFn()
+			if ps != nil || state() != "memory" {
+				t.Fatalf("pubsub(%q) = %v, state %q; want in-process", tt.args, ps, state())
+			}
+			var warns []map[string]any
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("log line %q: %v", line, err)
+				}
+				if rec["level"] == "WARN" {
+					warns = append(warns, rec)
+				}
+			}
+			if tt.want == "" {
+				if len(warns) > 0 {
+					t.Errorf("pubsub(%q) warned %v; want no warning", tt.args, warns)
+				}
+				return
+			}
+			if len(warns) != 1 {
+				t.Fatalf("pubsub(%q) logged %d warnings; want 1. Log:\n%s", tt.args, len(warns), logs)
+			}
+			w := warns[0]
+			envFrom, _ := w["env_from"].(string)
+			envFrom, _, _ = strings.Cut(envFrom, " ")
+			if got := fmt.Sprint(w["file"], " ", w["env"], " ", envFrom, " ", w["adapter"]); got != tt.want {
+				t.Errorf("warning attributes = %s; want %s", got, tt.want)
+			}
+			msg, _ := w["msg"].(string)
+			for _, part := range []string{tt.args[1], "broadcasts from Rails", "NOT arrive", "--env", "RAILS_ENV", "--redis-url"} {
+				if !strings.Contains(msg, part) {
+					t.Errorf("warning %q does not mention %q", msg, part)
+				}
+			}
+		})
+	}
+
+	// A flag that asks for Redis overrides the in-process adapter: no
+	// warning.
+	c := newPubsubConfig(t, []string{"--cable-config", railsNew, "--redis-url", "redis://f:1"}, nil)
+	if s, _, warning, err := c.resolve(); err != nil || s == nil || warning != nil {
+		t.Errorf("resolve() with --redis-url = %v, warning %v, %v; want Redis settings and no warning", s, warning, err)
 	}
 }
 
@@ -215,7 +291,7 @@ func TestClientOptionsSentinel(t *testing.T) {
 
 	// Flags: the master name is given, the URL supplies the credentials.
 	c := newPubsubConfig(t, []string{"--redis-sentinels", "10.0.0.1:26379,10.0.0.2:26379", "--redis-master", "cache", "--redis-url", "redis://:pw@ignored/4"}, nil)
-	s, _, err = c.resolve()
+	s, _, _, err = c.resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
