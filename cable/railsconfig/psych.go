@@ -236,10 +236,11 @@ func (n *yamlNode) keyName() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if v.s == "" && v.kind != rubyString {
-		return n.value, nil // nil, Float, Time, Date: no setting has such a name
+	switch v.kind {
+	case rubyFloat, rubyTime, rubyDate:
+		return n.value, nil // no setting has such a name
 	}
-	return v.s, nil
+	return v.s, nil // "" for nil, as nil.to_s
 }
 
 // str returns a scalar as Ruby's to_s of what Psych reads: booleans become

@@ -171,7 +171,7 @@ func TestParseYAMLLikePsych(t *testing.T) {
 		"a: one\n  two\n",
 		"just text\n",
 		"? a\n: b\n",
-		"yes: 1\n1: x\n:sym: 2\n",
+		"yes: 1\n1: x\n:sym: 2\n~: 3\n0x10: 4\n",
 		"a: \"multi\n  line\"\n",
 		// refused by both
 		"a: b: c\n",
