@@ -30,7 +30,8 @@
 //     gocable does not use is listed in Cable.Ignored.
 //
 // Errors start with "railsconfig: ", then the file name, then the line
-// where there is one.
+// where there is one. LoadCable and ParseCable keep no state: they may be
+// called concurrently.
 //
 // Every compatibility rule is checked against Ruby itself by the tests
 // (testdata/rails/cable_yml.rb, testdata/rails/psych_load.rb).
