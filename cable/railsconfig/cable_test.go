@@ -72,6 +72,7 @@ func TestCableYMLFixtures(t *testing.T) {
 		{"cable.anchors.yml", "empty_prefix", nil, `{"adapter":"redis","url":"redis://localhost:6379/1","channel_prefix":"","id":"myapp-cable","db":null,"verify_mode":null,"sentinels":null,"sentinel_password":null}`},
 		{"cable.anchors.yml", "symbols", nil, `{"adapter":"redis","url":"redis://localhost:6379/4","channel_prefix":"sym_prefix","id":"myapp-cable","db":null,"verify_mode":null,"sentinels":null,"sentinel_password":null}`},
 		{"cable.heroku.yml", "production", nil, `{"adapter":"redis","url":"rediss://:secret@redis.example.com:6380","channel_prefix":"heroku_app_production","id":null,"db":null,"verify_mode":0,"sentinels":null,"sentinel_password":null}`},
+		{"cable.psych11.yml", "production", nil, `{"adapter":"redis","url":"redis://localhost:6379/1","channel_prefix":"83","id":"true","db":10,"verify_mode":null,"sentinels":null,"sentinel_password":"secret"}`},
 		{"cable.sentinel.yml", "production", nil, `{"adapter":"redis","url":"redis://:masterpass@mymaster/2","channel_prefix":"myapp_production","id":null,"db":null,"verify_mode":null,"sentinels":["sentinel-1.internal:26379","sentinel-2.internal:26380","sentinel-3.internal:26381"],"sentinel_password":"sentpass"}`},
 	}
 	rubyErr := requireRuby()

@@ -2,6 +2,7 @@ package railsconfig
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -196,6 +197,39 @@ func TestParseYAMLLikePsych(t *testing.T) {
 			tree, _ := json.Marshal(psychTree(t, n))
 			if got := canonJSON(t, tree); got != rails[i] {
 				t.Errorf("%q: gocable reads\n %s\nRuby reads\n %s", doc, got, rails[i])
+			}
+		})
+	}
+}
+
+// TestFixturesLikePsych compares the whole tree of each cable.yml of
+// testdata/rails, its ERB rendered with an empty environment, with what
+// Ruby loads from the same text.
+func TestFixturesLikePsych(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "rails", "cable.*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	docs := make([]string, len(files))
+	for i, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if docs[i], err = renderERB(string(src), envMap{}.lookup); err != nil {
+			t.Fatalf("renderERB(%s): %v", f, err)
+		}
+	}
+	rails := psychLoad(t, docs)
+	for i, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			n, err := parseYAML(docs[i])
+			if err != nil {
+				t.Fatalf("parseYAML(%s): %v", f, err)
+			}
+			tree, _ := json.Marshal(psychTree(t, n))
+			if got := canonJSON(t, tree); got != rails[i] {
+				t.Errorf("%s: gocable reads\n %s\nRuby reads\n %s", f, got, rails[i])
 			}
 		})
 	}
