@@ -22,7 +22,10 @@
 // help text; a flag on the command line wins, and a value the flag would
 // refuse is an error, whichever way it came. Run the program with -h for
 // the list. The pub/sub settings may also come from a Rails
-// config/cable.yml (--cable-config, --env), ERB included.
+// config/cable.yml (--cable-config, --env), ERB included, read by package
+// [github.com/gocable/gocable/cable/railsconfig]. A cable.yml section whose
+// adapter is async, inline or test means in-process pub/sub, and is logged
+// at WARN: broadcasts from Rails will not arrive.
 //
 // # Lifecycle
 //

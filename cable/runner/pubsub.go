@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/cable/railsconfig"
 	"github.com/gocable/gocable/cable/redispubsub"
 	"github.com/redis/go-redis/v9"
 )
@@ -72,9 +72,12 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s, source, err := c.resolve()
+	s, source, warning, err := c.resolve()
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if warning != nil {
+		logger.Warn(warning.msg, warning.attrs...)
 	}
 	if s == nil {
 		logger.Info("gocable: in-process pub/sub: broadcasts reach this process only", "source", source)
@@ -108,10 +111,16 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	}, nil
 }
 
+// logLine is a log message with its attributes.
+type logLine struct {
+	msg   string
+	attrs []any
+}
+
 // resolve merges the flags, cable.yml and the environment. A nil
-// *cableSettings means in-process pub/sub. source tells where the settings
-// came from, for the log.
-func (c *pubsubConfig) resolve() (s *cableSettings, source string, err error) {
+// *railsconfig.Cable means in-process pub/sub. source tells where the settings
+// came from, for the log. warning, when not nil, is to be logged at WARN.
+func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, warning *logLine, err error) {
 	lookup := c.lookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -123,15 +132,22 @@ func (c *pubsubConfig) resolve() (s *cableSettings, source string, err error) {
 	env := func(name string) string { v, _ := lookup(name); return v }
 
 	if c.cableConfig != "" {
-		railsEnv := c.env
+		railsEnv, envFrom := c.env, "--env"
 		if !given["env"] || railsEnv == "" {
 			// Rails.env (railties/lib/rails.rb): RAILS_ENV, RACK_ENV,
 			// "development"; empty values don't count.
-			railsEnv = cmp.Or(env("RAILS_ENV"), env("RACK_ENV"), "development")
+			switch {
+			case env("RAILS_ENV") != "":
+				railsEnv, envFrom = env("RAILS_ENV"), "RAILS_ENV"
+			case env("RACK_ENV") != "":
+				railsEnv, envFrom = env("RACK_ENV"), "RACK_ENV"
+			default:
+				railsEnv, envFrom = "development", "default (no --env, RAILS_ENV or RACK_ENV)"
+			}
 		}
-		s, err = loadCableYML(c.cableConfig, railsEnv, lookup)
+		s, err = railsconfig.LoadCable(c.cableConfig, railsEnv, lookup)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		source = fmt.Sprintf("%s (%s)", c.cableConfig, railsEnv)
 		switch s.Adapter {
@@ -141,17 +157,25 @@ func (c *pubsubConfig) resolve() (s *cableSettings, source string, err error) {
 			// subscription_adapter/{async,inline,test}.rb), unless a
 			// flag asks for Redis.
 			if !given["redis-url"] && !given["redis-sentinels"] {
-				return nil, source + ", adapter " + s.Adapter, nil
+				// The cable.yml was given to share Rails' Redis, so an
+				// in-process adapter is most likely the wrong
+				// environment (a forgotten --env production): say so
+				// loudly, as nothing else will fail.
+				return nil, source + ", adapter " + s.Adapter, &logLine{
+					msg: fmt.Sprintf("gocable: %s selects the %s adapter for environment %q: in-process pub/sub, so broadcasts from Rails (and from other gocable processes) will NOT arrive, and the built-in channels default to on; "+
+						"choose the environment whose adapter is redis with --env (or RAILS_ENV / RACK_ENV), or give --redis-url", c.cableConfig, s.Adapter, railsEnv),
+					attrs: []any{"file", c.cableConfig, "env", railsEnv, "env_from", envFrom, "adapter", s.Adapter},
+				}, nil
 			}
 			s.Adapter = "redis"
 		default:
-			return nil, "", fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis adapter only (postgresql and solid_cable are not implemented)", source, s.Adapter)
+			return nil, "", nil, fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis adapter only (postgresql and solid_cable are not implemented)", source, s.Adapter)
 		}
 	} else {
-		s = &cableSettings{Adapter: "redis"}
+		s = &railsconfig.Cable{Adapter: "redis"}
 		source = "flags and environment"
 		if c.redisURL == "" && c.sentinels == "" && env("REDIS_URL") == "" && env("REDIS_SENTINELS") == "" {
-			return nil, "no --redis-url, REDIS_URL or --cable-config", nil
+			return nil, "no --redis-url, REDIS_URL or --cable-config", nil, nil
 		}
 	}
 
@@ -184,7 +208,7 @@ func (c *pubsubConfig) resolve() (s *cableSettings, source string, err error) {
 	case s.MasterName == "":
 		s.MasterName = env("REDIS_SENTINEL_MASTER")
 	}
-	return s, source, nil
+	return s, source, nil, nil
 }
 
 // redisClientOptions holds the options of the client to create: opt, or
@@ -222,7 +246,7 @@ func (o redisClientOptions) describe() string {
 // id, else "gocable-PID-<pid>", as Rails names its connections
 // "ActionCable-PID-<pid>" (actioncable/lib/action_cable/subscription_adapter/
 // base.rb, identifier).
-func clientOptions(s *cableSettings, pid int) (redisClientOptions, error) {
+func clientOptions(s *railsconfig.Cable, pid int) (redisClientOptions, error) {
 	raw := s.URL
 	if raw == "" {
 		raw = "redis://localhost:6379/0"

@@ -3,7 +3,9 @@ package runner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,8 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocable/gocable/cable/railsconfig"
 	"github.com/redis/go-redis/v9"
 )
+
+// envMap is a fake environment for lookupEnv.
+type envMap map[string]string
+
+func (e envMap) lookup(k string) (string, bool) { v, ok := e[k]; return v, ok }
 
 // newPubsubConfig registers the flags on a fresh FlagSet, parses args and
 // uses env as the environment.
@@ -80,7 +88,7 @@ func TestPubsubResolve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newPubsubConfig(t, tt.args, tt.env)
-			s, source, err := c.resolve()
+			s, source, _, err := c.resolve()
 			if err != nil {
 				t.Fatalf("resolve(%q): %v", tt.args, err)
 			}
@@ -100,6 +108,80 @@ func TestPubsubResolve(t *testing.T) {
 				t.Errorf("resolve(%q) = %s (source %s); want %s", tt.args, got, source, tt.want)
 			}
 		})
+	}
+}
+
+// TestPubsubInProcessWarning checks the WARN logged when an explicit
+// --cable-config selects an in-process adapter, most likely a forgotten
+// --env production: broadcasts from Rails would silently never arrive.
+func TestPubsubInProcessWarning(t *testing.T) {
+	railsNew := filepath.Join("..", "..", "testdata", "rails", "cable.rails-new.yml")
+	inline := writeFile(t, "cable.yml", "production:\n  adapter: inline\n")
+	tests := []struct {
+		name string
+		args []string
+		env  envMap
+		// want: the warning's file, env, env_from and adapter, or "" for
+		// no warning.
+		want string
+	}{
+		{"forgotten --env", []string{"--cable-config", railsNew}, nil, railsNew + " development default async"},
+		{"RAILS_ENV selects async", []string{"--cable-config", railsNew}, envMap{"RAILS_ENV": "development", "RACK_ENV": "production"}, railsNew + " development RAILS_ENV async"},
+		{"RACK_ENV selects test", []string{"--cable-config", railsNew}, envMap{"RACK_ENV": "test"}, railsNew + " test RACK_ENV test"},
+		{"--env selects inline", []string{"--cable-config", inline, "--env", "production"}, nil, inline + " production --env inline"},
+		{"no cable.yml: in-process on purpose", nil, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newPubsubConfig(t, tt.args, tt.env)
+			logs := new(bytes.Buffer)
+			ps, state, closeFn, err := c.pubsub(slog.New(slog.NewJSONHandler(logs, nil)))
+			if err != nil {
+				t.Fatalf("pubsub(%q): %v", tt.args, err)
+			}
+			defer closeFn()
+			if ps != nil || state() != "memory" {
+				t.Fatalf("pubsub(%q) = %v, state %q; want in-process", tt.args, ps, state())
+			}
+			var warns []map[string]any
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("log line %q: %v", line, err)
+				}
+				if rec["level"] == "WARN" {
+					warns = append(warns, rec)
+				}
+			}
+			if tt.want == "" {
+				if len(warns) > 0 {
+					t.Errorf("pubsub(%q) warned %v; want no warning", tt.args, warns)
+				}
+				return
+			}
+			if len(warns) != 1 {
+				t.Fatalf("pubsub(%q) logged %d warnings; want 1. Log:\n%s", tt.args, len(warns), logs)
+			}
+			w := warns[0]
+			envFrom, _ := w["env_from"].(string)
+			envFrom, _, _ = strings.Cut(envFrom, " ")
+			if got := fmt.Sprint(w["file"], " ", w["env"], " ", envFrom, " ", w["adapter"]); got != tt.want {
+				t.Errorf("warning attributes = %s; want %s", got, tt.want)
+			}
+			msg, _ := w["msg"].(string)
+			for _, part := range []string{tt.args[1], "broadcasts from Rails", "NOT arrive", "--env", "RAILS_ENV", "--redis-url"} {
+				if !strings.Contains(msg, part) {
+					t.Errorf("warning %q does not mention %q", msg, part)
+				}
+			}
+		})
+	}
+
+	// A flag that asks for Redis overrides the in-process adapter: no
+	// warning.
+	c := newPubsubConfig(t, []string{"--cable-config", railsNew, "--redis-url", "redis://f:1"}, nil)
+	if s, _, warning, err := c.resolve(); err != nil || s == nil || warning != nil {
+		t.Errorf("resolve() with --redis-url = %v, warning %v, %v; want Redis settings and no warning", s, warning, err)
 	}
 }
 
@@ -136,21 +218,21 @@ func TestClientOptions(t *testing.T) {
 	num := func(n int) *int { return &n }
 	tests := []struct {
 		name string
-		in   cableSettings
+		in   railsconfig.Cable
 		// want: network addr db user pass tls(servername|insecure|-) clientname
 		want string
 	}{
-		{"default", cableSettings{}, "tcp localhost:6379 0 - - - gocable-PID-42"},
-		{"url", cableSettings{URL: "redis://u:p%40ss@cache:6380/3"}, "tcp cache:6380 3 u p@ss - gocable-PID-42"},
-		{"rediss", cableSettings{URL: "rediss://:pw@redis.example.com:6380"}, "tcp redis.example.com:6380 0 - pw redis.example.com gocable-PID-42"},
-		{"rediss verify none", cableSettings{URL: "rediss://h:1", SSLVerifyNone: true}, "tcp h:1 0 - - h(insecure) gocable-PID-42"},
-		{"ssl: true", cableSettings{URL: "redis://h:1", SSL: new(true)}, "tcp h:1 0 - - h gocable-PID-42"},
-		{"ssl: false", cableSettings{URL: "rediss://h:1", SSL: new(false)}, "tcp h:1 0 - - - gocable-PID-42"},
-		{"unix", cableSettings{URL: "unix:///run/redis.sock?db=2"}, "unix /run/redis.sock 2 - - - gocable-PID-42"},
-		{"keys override the url", cableSettings{URL: "redis://u:p@h:1/1", Host: str("h2"), Port: num(2), DB: num(5), Username: str("u2"), Password: str("p2")}, "tcp h2:2 5 u2 p2 - gocable-PID-42"},
-		{"host only", cableSettings{Host: str("h3")}, "tcp h3:6379 0 - - - gocable-PID-42"},
-		{"path", cableSettings{Path: str("/tmp/r.sock")}, "unix /tmp/r.sock 0 - - - gocable-PID-42"},
-		{"id names the client", cableSettings{ID: str("myapp-cable")}, "tcp localhost:6379 0 - - - myapp-cable"},
+		{"default", railsconfig.Cable{}, "tcp localhost:6379 0 - - - gocable-PID-42"},
+		{"url", railsconfig.Cable{URL: "redis://u:p%40ss@cache:6380/3"}, "tcp cache:6380 3 u p@ss - gocable-PID-42"},
+		{"rediss", railsconfig.Cable{URL: "rediss://:pw@redis.example.com:6380"}, "tcp redis.example.com:6380 0 - pw redis.example.com gocable-PID-42"},
+		{"rediss verify none", railsconfig.Cable{URL: "rediss://h:1", SSLVerifyNone: true}, "tcp h:1 0 - - h(insecure) gocable-PID-42"},
+		{"ssl: true", railsconfig.Cable{URL: "redis://h:1", SSL: new(true)}, "tcp h:1 0 - - h gocable-PID-42"},
+		{"ssl: false", railsconfig.Cable{URL: "rediss://h:1", SSL: new(false)}, "tcp h:1 0 - - - gocable-PID-42"},
+		{"unix", railsconfig.Cable{URL: "unix:///run/redis.sock?db=2"}, "unix /run/redis.sock 2 - - - gocable-PID-42"},
+		{"keys override the url", railsconfig.Cable{URL: "redis://u:p@h:1/1", Host: str("h2"), Port: num(2), DB: num(5), Username: str("u2"), Password: str("p2")}, "tcp h2:2 5 u2 p2 - gocable-PID-42"},
+		{"host only", railsconfig.Cable{Host: str("h3")}, "tcp h3:6379 0 - - - gocable-PID-42"},
+		{"path", railsconfig.Cable{Path: str("/tmp/r.sock")}, "unix /tmp/r.sock 0 - - - gocable-PID-42"},
+		{"id names the client", railsconfig.Cable{ID: str("myapp-cable")}, "tcp localhost:6379 0 - - - myapp-cable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,7 +268,7 @@ func cmpOrDash(s string) string {
 
 func TestClientOptionsSentinel(t *testing.T) {
 	path := filepath.Join("..", "..", "testdata", "rails", "cable.sentinel.yml")
-	s, err := loadCableYML(path, "production", envMap{}.lookup)
+	s, err := railsconfig.LoadCable(path, "production", envMap{}.lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +291,7 @@ func TestClientOptionsSentinel(t *testing.T) {
 
 	// Flags: the master name is given, the URL supplies the credentials.
 	c := newPubsubConfig(t, []string{"--redis-sentinels", "10.0.0.1:26379,10.0.0.2:26379", "--redis-master", "cache", "--redis-url", "redis://:pw@ignored/4"}, nil)
-	s, _, err = c.resolve()
+	s, _, _, err = c.resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +302,7 @@ func TestClientOptionsSentinel(t *testing.T) {
 		t.Errorf("failover options from flags = %+v", f)
 	}
 
-	for _, bad := range []cableSettings{
+	for _, bad := range []railsconfig.Cable{
 		{Sentinels: []string{"s:1"}, URL: "redis://"},  // no master name anywhere
 		{Sentinels: []string{"nope"}, MasterName: "m"}, // not host:port
 	} {
