@@ -94,7 +94,7 @@ func (v Value) Present() bool {
 		if json.Unmarshal(v.raw, &s) != nil {
 			return false
 		}
-		return strings.TrimFunc(s, unicode.IsSpace) != ""
+		return !isBlank(s)
 	case '[':
 		var a []json.RawMessage
 		return json.Unmarshal(v.raw, &a) == nil && len(a) > 0
@@ -190,6 +190,10 @@ func clampInt(n *big.Int) int64 {
 	}
 	return math.MinInt64
 }
+
+// isBlank is String#blank?: empty or only [[:space:]], which for a UTF-8
+// string is Unicode's White_Space, the set unicode.IsSpace reports.
+func isBlank(s string) bool { return strings.TrimFunc(s, unicode.IsSpace) == "" }
 
 // rubyNumber renders a JSON number literal as Ruby's to_s renders the
 // Integer or Float that JSON.parse makes of it.
