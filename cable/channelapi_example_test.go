@@ -159,3 +159,21 @@ func ExampleSubscription_BroadcastTo() {
 	}
 	_ = perform
 }
+
+// def move(data) = ... data["to"]["x"] ...: the data of Perform decoded
+// in one call, keys matched exactly as Ruby matches them.
+func ExampleValue_Decode() {
+	data := json.RawMessage(`{"action":"move","to":{"x":3,"Y":4}}`)
+	var d struct {
+		Action string `json:"action"`
+		To     struct {
+			X int `json:"x"`
+			Y int `json:"y"`
+		} `json:"to"`
+	}
+	if err := cable.Data(data).Decode(&d); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(d.Action, d.To.X, d.To.Y)
+	// Output: move 3 0
+}
