@@ -58,7 +58,8 @@ func (f ChannelFunc) Perform(ctx context.Context, s *Subscription, action string
 //
 // Its methods must be called from the channel's hooks or timers, which run
 // on the connection's command goroutine; Transmit, Identifier, Params,
-// Channel and Conn are also safe from any goroutine.
+// Param, Identity, Channel, Conn, Broadcast and BroadcastTo are also safe
+// from any goroutine.
 type Subscription struct {
 	conn    *Conn
 	id      string // the identifier exactly as the client sent it

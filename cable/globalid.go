@@ -36,6 +36,13 @@ func (id Identity) Get(name string) Value {
 // identifier holds the record's to_gid_param (see GlobalIDParam), and
 // GlobalID parses it as GlobalID.parse does. It reports false when the
 // connection has no such identifier or its value is not a GlobalID.
+//
+// The GlobalID's GlobalIDParam is the identifier again when the identifier
+// was rendered as GlobalIDParam and globalid 1.2+ render it (each id part
+// CGI-escaped). globalid before 1.2 did not escape, so an id such as
+// alice@example.com rendered by it comes back escaped: to stream for the
+// connection's own record whatever rendered it, stream the identifier
+// itself.
 func (id Identity) GlobalID(name string) (GlobalID, bool) {
 	v, ok := id[name]
 	if !ok {
