@@ -37,12 +37,9 @@ func (id Identity) Get(name string) Value {
 // GlobalID parses it as GlobalID.parse does. It reports false when the
 // connection has no such identifier or its value is not a GlobalID.
 //
-// The GlobalID's GlobalIDParam is the identifier again when the identifier
-// was rendered as GlobalIDParam and globalid 1.2+ render it (each id part
-// CGI-escaped). globalid before 1.2 did not escape, so an id such as
-// alice@example.com rendered by it comes back escaped: to stream for the
-// connection's own record whatever rendered it, stream the identifier
-// itself.
+// The GlobalID's GlobalIDParam gives the identifier back, as globalid
+// renders ids (each part CGI-escaped, since globalid 0.3.6), so
+// StreamFor(ctx, g) streams what Rails' stream_for current_user does.
 func (id Identity) GlobalID(name string) (GlobalID, bool) {
 	v, ok := id[name]
 	if !ok {
