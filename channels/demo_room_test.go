@@ -190,7 +190,7 @@ func TestDemoRoomParamsAsRails(t *testing.T) {
 			got = strings.Trim(string(typ), `"`)
 		}
 		if got != tc.want {
-			t.Errorf("%s: got %v; want %s", tc.id, f, tc.want)
+			t.Errorf("%s: got %s; want %s", tc.id, got, tc.want)
 		}
 		ws.Close()
 	}
