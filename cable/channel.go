@@ -58,7 +58,8 @@ func (f ChannelFunc) Perform(ctx context.Context, s *Subscription, action string
 //
 // Its methods must be called from the channel's hooks or timers, which run
 // on the connection's command goroutine; Transmit, Identifier, Params,
-// Channel and Conn are also safe from any goroutine.
+// Param, Identity, Channel, Conn, Broadcast and BroadcastTo are also safe
+// from any goroutine.
 type Subscription struct {
 	conn    *Conn
 	id      string // the identifier exactly as the client sent it
@@ -93,8 +94,8 @@ func (s *Subscription) Params() json.RawMessage { return json.RawMessage(s.id) }
 // DecodeParams decodes the identifier's JSON object into v, like reading
 // Rails' params. It uses encoding/json, so a struct field also takes a key
 // that differs only in case when no key matches exactly, where Rails'
-// params[:room] is exact; decode into a map[string]json.RawMessage (or use
-// Params) when that matters.
+// params[:room] is exact; use Param, or Param(key).Decode, when that
+// matters.
 func (s *Subscription) DecodeParams(v any) error {
 	if err := json.Unmarshal([]byte(s.id), v); err != nil {
 		return fmt.Errorf("cable: params of %s: %w", s.id, err)

@@ -14,12 +14,15 @@
 //
 // A Channel is the Go form of an ActionCable::Channel::Base subclass: its
 // Subscribed, Unsubscribed and Perform hooks receive a *Subscription that
-// offers what a Rails channel has: params (DecodeParams), stream_from
-// (StreamFrom), stream_for (StreamFor), stop_stream_from (StopStream),
-// stop_all_streams, transmit, reject and periodically. An Authenticator
-// plays the connection's connect and identified_by; Server.Broadcast is
-// ActionCable.server.broadcast and Server.Disconnect is
-// remote_connections.where(...).disconnect.
+// offers what a Rails channel has: params[:room] (Param, a Value with
+// Ruby's present?, to_s and to_i; DecodeParams), stream_from
+// (StreamFrom), stream_for (StreamFor), broadcast_to (BroadcastTo),
+// stop_stream_from (StopStream), stop_all_streams, transmit, reject,
+// periodically and the connection's identifiers (Identity, with
+// Identity.GlobalID for a model). Data(data) reads an action's data as
+// Rails' data["key"]. An Authenticator plays the connection's connect and
+// identified_by; Server.Broadcast is ActionCable.server.broadcast and
+// Server.Disconnect is remote_connections.where(...).disconnect.
 //
 // # Compatibility
 //

@@ -13,18 +13,29 @@ type GlobalIDer interface {
 }
 
 // GlobalID names a Rails record: gid://App/Model/ID. ID is the record's id
-// as Ruby's to_s renders it, unescaped; for a composite primary key use
-// GlobalIDParam with each part.
+// as Ruby's to_s renders it, unescaped. For a composite primary key
+// (Rails 7.1+), CompositeID holds each part in order and ID is unused,
+// as URI::GID#model_id is then an array (rails/globalid
+// lib/global_id/uri/gid.rb). The zero GlobalID is no record.
 type GlobalID struct {
 	App, Model, ID string
+	CompositeID    []string
+}
+
+// modelID returns the id parts: CompositeID, or ID alone.
+func (g GlobalID) modelID() []string {
+	if len(g.CompositeID) > 0 {
+		return g.CompositeID
+	}
+	return []string{g.ID}
 }
 
 // GlobalIDParam returns the record's to_gid_param.
-func (g GlobalID) GlobalIDParam() string { return GlobalIDParam(g.App, g.Model, g.ID) }
+func (g GlobalID) GlobalIDParam() string { return GlobalIDParam(g.App, g.Model, g.modelID()...) }
 
-// String returns the GlobalID URI, gid://App/Model/ID, with ID escaped as
-// GlobalID escapes it (see GlobalIDParam).
-func (g GlobalID) String() string { return globalIDURI(g.App, g.Model, []string{g.ID}) }
+// String returns the GlobalID URI, gid://App/Model/ID, with ID (or each
+// part of CompositeID) escaped as GlobalID escapes it (see GlobalIDParam).
+func (g GlobalID) String() string { return globalIDURI(g.App, g.Model, g.modelID()) }
 
 // ChannelName returns the name Rails derives from a channel class name for
 // broadcastings: "ChatChannel" is "chat", "Admin::ChatChannel" is

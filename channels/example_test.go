@@ -1,6 +1,7 @@
 package channels_test
 
 import (
+	"fmt"
 	"net/http"
 
 	"github.com/gocable/gocable/cable"
@@ -17,4 +18,20 @@ func Example() {
 	mux.Handle("/cable", srv)
 	_ = mux // http.ListenAndServe(":8080", mux)
 	// Output:
+}
+
+// Serve the demo chat room as gocable -demo does; its page subscribes
+// with {"channel":"DemoRoomChannel","room":"lobby","user":"alice"}.
+func ExampleDemoRoom() {
+	srv := &cable.Server{}
+	srv.Handle("DemoRoomChannel", func() cable.Channel { return &channels.DemoRoom{} })
+	http.Handle("/cable", srv)
+}
+
+func ExampleValidDemoRoom() {
+	for _, name := range []string{"lobby", "café-2.x", "..", "bad room", ""} {
+		fmt.Print(channels.ValidDemoRoom(name), " ")
+	}
+	fmt.Println()
+	// Output: true true false false false
 }

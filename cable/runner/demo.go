@@ -1,10 +1,7 @@
 package runner
 
 import (
-	"context"
 	"embed"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"html/template"
@@ -12,10 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/channels"
 )
 
 // demoFiles holds the demo's pages, scripts and styles, and static/, where
@@ -51,7 +47,7 @@ func (c *demoConfig) register(fs *flag.FlagSet) {
 		"serve the demo chat room at /room/{name} (DemoRoomChannel) and a Turbo Streams page at /turbo-demo (env GOCABLE_DEMO)")
 }
 
-// install registers DemoRoomChannel on srv and the demo's pages on mux,
+// install registers channels.DemoRoom (as DemoRoomChannel) on srv and the demo's pages on mux,
 // when -demo is set. cablePath is where srv is mounted; the pages connect
 // to it.
 func (c *demoConfig) install(mux *http.ServeMux, srv *cable.Server, cablePath string, logger *slog.Logger) error {
@@ -62,7 +58,7 @@ func (c *demoConfig) install(mux *http.ServeMux, srv *cable.Server, cablePath st
 	if err != nil {
 		return err
 	}
-	if err := handleChannel(srv, demoRoomChannel, func() cable.Channel { return &DemoRoomChannel{Server: srv} }); err != nil {
+	if err := handleChannel(srv, demoRoomChannel, func() cable.Channel { return &channels.DemoRoom{} }); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	if err := site.routes(mux); err != nil {
@@ -155,7 +151,7 @@ func (s *demoSite) render(w http.ResponseWriter, name string, data pageData, nee
 // room serves the chat room page.
 func (s *demoSite) room(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	if !validRoom(name) {
+	if !channels.ValidDemoRoom(name) {
 		http.Error(w, "room names are 1 to 64 letters, digits, -, _ or .", http.StatusBadRequest)
 		return
 	}
@@ -203,131 +199,6 @@ func (s *demoSite) serveFile(w http.ResponseWriter, r *http.Request, name string
 	http.ServeFileFS(w, r, s.files, name)
 }
 
-// validRoom accepts 1 to 64 letters, digits, "-", "_" and ".", except the
-// names "." and "..", which a browser would resolve away.
-func validRoom(name string) bool {
-	if name == "" || len(name) > 64 || name == "." || name == ".." {
-		return false
-	}
-	for _, r := range name {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("-_.", r) {
-			return false
-		}
-	}
-	return true
-}
-
-// demoRoomChannel is the Ruby-style class name of DemoRoomChannel.
+// demoRoomChannel is the Ruby-style class name channels.DemoRoom is
+// registered under; the room page subscribes to it.
 const demoRoomChannel = "DemoRoomChannel"
-
-// Limits of the demo chat room.
-const (
-	maxUserRunes    = 32
-	maxMessageRunes = 1000
-)
-
-// roomServer is what DemoRoomChannel needs of *cable.Server.
-type roomServer interface {
-	Broadcast(ctx context.Context, stream string, msg any) error
-	SubscriberCount(stream string) int
-}
-
-// DemoRoomChannel is the demo chat room, registered as "DemoRoomChannel".
-// Its params are "room" and "user" (both required); it streams
-// room_<room> and broadcasts there:
-//
-//	{"type":"join","user":"alice","online":2}      on subscribe
-//	{"type":"leave","user":"alice","online":1}     on unsubscribe
-//	{"type":"message","user":"alice","message":"hi"}  for perform("speak", {message})
-//
-// online counts the room's subscriptions on this node
-// (cable.Server.SubscriberCount); with several nodes it is a per-node
-// count.
-type DemoRoomChannel struct {
-	// Server broadcasts and counts; usually the *cable.Server.
-	Server roomServer
-
-	stream string
-	user   string
-	joined bool
-}
-
-var _ cable.Channel = (*DemoRoomChannel)(nil)
-
-// demoNotice is a join, leave or message broadcast.
-type demoNotice struct {
-	Type    string `json:"type"`
-	User    string `json:"user"`
-	Online  *int   `json:"online,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
-// Subscribed streams the room and announces the user.
-func (c *DemoRoomChannel) Subscribed(ctx context.Context, s *cable.Subscription) error {
-	var p struct {
-		Room string `json:"room"`
-		User string `json:"user"`
-	}
-	if err := s.DecodeParams(&p); err != nil {
-		return fmt.Errorf("%w: %v", cable.ErrRejected, err)
-	}
-	user, ok := cleanText(p.User, maxUserRunes)
-	if !ok || !validRoom(p.Room) {
-		return cable.ErrRejected
-	}
-	c.stream, c.user = "room_"+p.Room, user
-	if err := s.StreamFrom(ctx, c.stream); err != nil {
-		return err
-	}
-	n := c.Server.SubscriberCount(c.stream)
-	if err := c.Server.Broadcast(ctx, c.stream, demoNotice{Type: "join", User: c.user, Online: &n}); err != nil {
-		return err
-	}
-	c.joined = true
-	return nil
-}
-
-// Unsubscribed stops the stream first, so the count no longer includes
-// this subscription, then announces the departure.
-func (c *DemoRoomChannel) Unsubscribed(ctx context.Context, s *cable.Subscription) {
-	if !c.joined {
-		return // rejected: nobody joined
-	}
-	c.joined = false
-	s.StopStream(ctx, c.stream)
-	n := c.Server.SubscriberCount(c.stream)
-	c.Server.Broadcast(ctx, c.stream, demoNotice{Type: "leave", User: c.user, Online: &n})
-}
-
-// Perform handles speak.
-func (c *DemoRoomChannel) Perform(ctx context.Context, s *cable.Subscription, action string, data json.RawMessage) error {
-	if action != "speak" {
-		return cable.ErrUnknownAction
-	}
-	var d struct {
-		Message string `json:"message"`
-	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		return fmt.Errorf("demo: speak: %w", err)
-	}
-	msg, ok := cleanText(d.Message, maxMessageRunes)
-	if !ok {
-		return errors.New("demo: speak: the message is empty, too long or has control characters")
-	}
-	return c.Server.Broadcast(ctx, c.stream, demoNotice{Type: "message", User: c.user, Message: msg})
-}
-
-// cleanText trims s and accepts it if it has 1 to max runes and no
-// control characters.
-func cleanText(s string, max int) (string, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
-		return "", false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return "", false
-		}
-	}
-	return s, true
-}

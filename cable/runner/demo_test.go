@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"io"
 	"io/fs"
@@ -12,10 +11,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
-	"time"
 
 	"github.com/gocable/gocable/cable"
-	"github.com/gorilla/websocket"
 )
 
 // demoFS is the embedded demo directory, with the npm bundles replaced by
@@ -204,138 +201,4 @@ func TestDemoConfig(t *testing.T) {
 	if err := c.install(mux, &cable.Server{}, "/cable", discardLogger()); err == nil {
 		t.Error("a second install on the same mux did not report the duplicate routes")
 	}
-}
-
-// roomClient is a raw ActionCable client for the room channel.
-type roomClient struct {
-	t  *testing.T
-	ws *websocket.Conn
-	id string
-}
-
-func dialRoom(t *testing.T, hs *httptest.Server, room, user string) *roomClient {
-	t.Helper()
-	h := http.Header{"Origin": {hs.URL}}
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(hs.URL, "http")+"/cable", h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ws.Close() })
-	id, _ := json.Marshal(map[string]string{"channel": demoRoomChannel, "room": room, "user": user})
-	c := &roomClient{t: t, ws: ws, id: string(id)}
-	c.expectType("welcome")
-	c.send("subscribe", "")
-	return c
-}
-
-func (c *roomClient) send(command, data string) {
-	c.t.Helper()
-	m := map[string]string{"command": command, "identifier": c.id}
-	if data != "" {
-		m["data"] = data
-	}
-	if err := c.ws.WriteJSON(m); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// next returns the next frame that is not a ping.
-func (c *roomClient) next() map[string]json.RawMessage {
-	c.t.Helper()
-	for {
-		c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, b, err := c.ws.ReadMessage()
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		var f map[string]json.RawMessage
-		if err := json.Unmarshal(b, &f); err != nil {
-			c.t.Fatal(err)
-		}
-		if string(f["type"]) != `"ping"` {
-			return f
-		}
-	}
-}
-
-func (c *roomClient) expectType(typ string) {
-	c.t.Helper()
-	if f := c.next(); string(f["type"]) != `"`+typ+`"` {
-		c.t.Fatalf("got %v; want type %s", f, typ)
-	}
-}
-
-// expectMessages reads frames until it has seen every broadcast in want,
-// in order; confirmations in between are skipped.
-func (c *roomClient) expectMessages(want ...string) {
-	c.t.Helper()
-	for _, w := range want {
-		for {
-			f := c.next()
-			if _, ok := f["message"]; !ok {
-				continue
-			}
-			if string(f["message"]) != w {
-				c.t.Fatalf("got %s; want %s", f["message"], w)
-			}
-			break
-		}
-	}
-}
-
-func TestDemoRoomChannel(t *testing.T) {
-	srv, hs := demoServer(t, demoFS(t, true))
-
-	alice := dialRoom(t, hs, "lobby", " alice ")
-	alice.expectMessages(`{"type":"join","user":"alice","online":1}`)
-	bob := dialRoom(t, hs, "lobby", "bob")
-	bob.expectMessages(`{"type":"join","user":"bob","online":2}`)
-	alice.expectMessages(`{"type":"join","user":"bob","online":2}`)
-	other := dialRoom(t, hs, "other", "carol")
-	other.expectMessages(`{"type":"join","user":"carol","online":1}`)
-
-	bob.send("message", `{"action":"speak","message":"hi <alice> & all"}`)
-	want := `{"type":"message","user":"bob","message":"hi \u003calice\u003e \u0026 all"}`
-	alice.expectMessages(want)
-	bob.expectMessages(want)
-	// Invalid messages are dropped; the next one arrives.
-	bob.send("message", `{"action":"speak","message":"   "}`)
-	bob.send("message", `{"action":"speak","message":"`+strings.Repeat("x", maxMessageRunes+1)+`"}`)
-	bob.send("message", `{"action":"shout","message":"x"}`)
-	alice.send("message", `{"action":"speak","message":"hello bob"}`)
-	bob.expectMessages(`{"type":"message","user":"alice","message":"hello bob"}`)
-	alice.expectMessages(`{"type":"message","user":"alice","message":"hello bob"}`)
-
-	// Closing bob's socket announces the leave with the new count.
-	bob.ws.Close()
-	alice.expectMessages(`{"type":"leave","user":"bob","online":1}`)
-	if n := srv.SubscriberCount("room_lobby"); n != 1 {
-		t.Errorf("SubscriberCount = %d; want 1", n)
-	}
-	// An explicit unsubscribe too.
-	dave := dialRoom(t, hs, "lobby", "dave")
-	dave.expectMessages(`{"type":"join","user":"dave","online":2}`)
-	alice.expectMessages(`{"type":"join","user":"dave","online":2}`)
-	dave.send("unsubscribe", "")
-	alice.expectMessages(`{"type":"leave","user":"dave","online":1}`)
-
-	// carol's room heard none of it.
-	other.send("message", `{"action":"speak","message":"anyone?"}`)
-	other.expectMessages(`{"type":"message","user":"carol","message":"anyone?"}`)
-}
-
-func TestDemoRoomChannelRejects(t *testing.T) {
-	_, hs := demoServer(t, demoFS(t, true))
-	watcher := dialRoom(t, hs, "lobby", "watcher")
-	watcher.expectMessages(`{"type":"join","user":"watcher","online":1}`)
-	for _, tc := range []struct{ room, user string }{
-		{"lobby", ""}, {"lobby", "   "}, {"lobby", strings.Repeat("u", maxUserRunes+1)}, {"lobby", "a\x00b"},
-		{"", "x"}, {"bad room", "x"}, {"..", "x"},
-	} {
-		c := dialRoom(t, hs, tc.room, tc.user)
-		c.expectType("reject_subscription")
-	}
-	// No join or leave was announced for them.
-	watcher.send("message", `{"action":"speak","message":"still alone"}`)
-	watcher.expectMessages(`{"type":"message","user":"watcher","message":"still alone"}`)
 }
