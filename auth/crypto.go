@@ -5,19 +5,16 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"fmt"
-	"hash"
 	"strings"
 )
 
 // scheme is one way to open a cookie value: one cipher or HMAC with
 // one key. Its fields never change after construction.
 type scheme struct {
-	label   string      // for logs, e.g. "aes-256-gcm (key SHA256)"
-	aead    cipher.AEAD // GCM ciphers
-	block   cipher.Block
-	macKey  []byte // HMAC key: signed, and CBC ciphers
-	macHash func() hash.Hash
-	macHex  int // length of the hex digest
+	label string      // for logs, e.g. "aes-256-gcm (key SHA256)"
+	aead  cipher.AEAD // GCM ciphers
+	block cipher.Block
+	mac   *signer // signed, and CBC ciphers
 }
 
 // cipherSpec describes an encrypted_cookie_cipher.
@@ -79,28 +76,25 @@ func newCipherScheme(label string, c cipherSpec, key, signKey []byte, macDigest 
 }
 
 func (s *scheme) setMAC(key []byte, d Digest) error {
-	h, err := d.newHash()
+	m, err := newSigner(s.label, key, d)
 	if err != nil {
 		return err
 	}
-	if len(key) == 0 {
-		return fmt.Errorf("auth: %s: empty HMAC key", s.label)
-	}
-	s.macKey = key
-	s.macHash = h
-	s.macHex = 2 * h().Size()
+	s.mac = m
 	return nil
 }
 
 // open returns the plaintext of an encrypted or signed cookie value.
-func (s *scheme) open(msg string, signed bool) ([]byte, Reason, string) {
+// rules.urlSafeBase64 applies to the signed data of the signed jar and of
+// CBC, which Rails reads with a MessageVerifier.
+func (s *scheme) open(msg string, signed bool, rules readRules) ([]byte, Reason, string) {
 	switch {
 	case signed:
-		data, reason, detail := s.verify(msg)
+		data, reason, detail := s.mac.verify(msg)
 		if reason != "" {
 			return nil, reason, detail
 		}
-		p, err := b64.DecodeString(data)
+		p, err := decodeBase64(data, rules.urlSafeBase64)
 		if err != nil {
 			return nil, ReasonMalformed, "signed data is not base64"
 		}
@@ -108,7 +102,7 @@ func (s *scheme) open(msg string, signed bool) ([]byte, Reason, string) {
 	case s.aead != nil:
 		return s.openGCM(msg)
 	default:
-		return s.openCBC(msg)
+		return s.openCBC(msg, rules)
 	}
 }
 
@@ -140,12 +134,12 @@ func (s *scheme) openGCM(msg string) ([]byte, Reason, string) {
 
 // openCBC reads the legacy format: a MessageVerifier message whose data is
 // b64("b64(ciphertext)--b64(iv)"); the HMAC is checked before decrypting.
-func (s *scheme) openCBC(msg string) ([]byte, Reason, string) {
-	data, reason, detail := s.verify(msg)
+func (s *scheme) openCBC(msg string, rules readRules) ([]byte, Reason, string) {
+	data, reason, detail := s.mac.verify(msg)
 	if reason != "" {
 		return nil, reason, detail
 	}
-	inner, err := b64.DecodeString(data)
+	inner, err := decodeBase64(data, rules.urlSafeBase64)
 	if err != nil {
 		return nil, ReasonMalformed, "signed data is not base64"
 	}

@@ -338,9 +338,9 @@ func (c *RailsCookies) decode(jar string, schemes []*scheme, signed bool, name, 
 	var first Reason
 	var firstDetail string
 	for i, s := range schemes {
-		p, reason, detail := s.open(raw, signed)
+		p, reason, detail := s.open(raw, signed, rulesFor(c.version, true))
 		if reason == "" {
-			v, reason, detail := c.unwrap(p, name)
+			v, reason, detail := c.unwrap(p, name, signed)
 			if reason != "" {
 				return nil, &DecodeError{Jar: jar, Name: name, Reason: reason,
 					Detail: detail + " [authenticated by " + s.label + "]"}
@@ -377,4 +377,21 @@ func assignErr(jar, name string, val, dst any) error {
 			Detail: fmt.Sprintf("cannot store a %T in %T: %v", val, dst, err)}
 	}
 	return nil
+}
+
+// unwrap checks the metadata envelope, if any, and deserializes the
+// payload. The jar reads with purpose "cookie.<name>" and, failing that,
+// with none (cookies.rb, AbstractCookieJar#[], 6.0+); 5.2 reads with none
+// only. The envelope of an encrypted cookie is read by MessageEncryptor,
+// whose Base64 is always strict; a signed one by MessageVerifier.
+func (c *RailsCookies) unwrap(p []byte, name string, signed bool) (any, Reason, string) {
+	purposes := []string{""}
+	if c.version >= 600 {
+		purposes = append(purposes, "cookie."+name)
+	}
+	payload, _, reason, detail := openMetadata(p, rulesFor(c.version, signed), c.now(), purposes...)
+	if reason != "" {
+		return nil, reason, detail
+	}
+	return c.deserialize(payload)
 }
