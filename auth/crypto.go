@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"fmt"
 	"strings"
 )
@@ -171,4 +172,32 @@ func (s *scheme) openCBC(msg string, rules readRules) ([]byte, Reason, string) {
 		}
 	}
 	return p[:len(p)-pad], "", ""
+}
+
+// seal encrypts plaintext as MessageEncryptor#encrypt_and_sign does with
+// this scheme's cipher, with a fresh random IV
+// (activesupport/lib/active_support/message_encryptor.rb): GCM writes
+// "b64(ciphertext)--b64(iv)--b64(auth_tag)" with an empty AAD and a
+// 12-byte IV; CBC pads with PKCS#7 and signs
+// b64("b64(ciphertext)--b64(iv)") with its MessageVerifier.
+func (s *scheme) seal(plaintext []byte) (string, error) {
+	if s.aead != nil {
+		iv := make([]byte, s.aead.NonceSize())
+		if _, err := rand.Read(iv); err != nil {
+			return "", err
+		}
+		out := s.aead.Seal(nil, iv, plaintext, nil)
+		ct, tag := out[:len(out)-s.aead.Overhead()], out[len(out)-s.aead.Overhead():]
+		return b64.EncodeToString(ct) + "--" + b64.EncodeToString(iv) + "--" + b64.EncodeToString(tag), nil
+	}
+	bs := s.block.BlockSize()
+	iv := make([]byte, bs)
+	if _, err := rand.Read(iv); err != nil {
+		return "", err
+	}
+	pad := bs - len(plaintext)%bs
+	p := append(bytes.Clone(plaintext), bytes.Repeat([]byte{byte(pad)}, pad)...)
+	cipher.NewCBCEncrypter(s.block, iv).CryptBlocks(p, p)
+	inner := b64.EncodeToString(p) + "--" + b64.EncodeToString(iv)
+	return s.mac.sign(b64.EncodeToString([]byte(inner))), nil
 }

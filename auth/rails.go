@@ -19,6 +19,10 @@ type RailsCookies struct {
 	signed     []*scheme
 	sessionKey string
 	now        func() time.Time
+
+	// What the writer needs besides the primary schemes.
+	legacyEncryption bool // 5.2 writes no expiry for a CBC app
+	noMetadata       bool // use_cookies_with_metadata = false
 }
 
 // NewRailsCookies checks cfg and derives every key it needs, once.
@@ -26,7 +30,8 @@ func NewRailsCookies(cfg Config) (*RailsCookies, error) {
 	if cfg.SecretKeyBase == "" {
 		return nil, errors.New("auth: Config.SecretKeyBase is empty")
 	}
-	c := &RailsCookies{version: 801, sessionKey: cfg.SessionKey, now: cfg.Now}
+	c := &RailsCookies{version: 801, sessionKey: cfg.SessionKey, now: cfg.Now,
+		legacyEncryption: cfg.LegacyEncryption, noMetadata: cfg.NoCookieMetadata}
 	if c.now == nil {
 		c.now = time.Now
 	}

@@ -161,7 +161,7 @@ func NewMessageVerifier(digest Digest, secrets ...[]byte) (*MessageVerifier, err
 // (activesupport/lib/active_support/messages/metadata.rb,
 // wrap_in_metadata_legacy_envelope); every Rails from 5.2 reads it.
 func (v *MessageVerifier) Generate(payload []byte, m Metadata) string {
-	return v.signers[0].sign(b64.EncodeToString(m.wrap(payload)))
+	return generate(v.signers[0], payload, m)
 }
 
 // Verify is MessageVerifier#verify with purpose ("" for none) at time now
