@@ -54,7 +54,8 @@ const (
 	// ReasonExpired: authentic but past its "exp".
 	ReasonExpired Reason = "expired"
 	// ReasonPurposeMismatch: authentic but written for another cookie name
-	// ("pur" is "cookie.<other>").
+	// ("pur" is "cookie.<other>"), or, for MessageVerifier, for another
+	// purpose than the one expected, or without the one expected.
 	ReasonPurposeMismatch Reason = "purpose_mismatch"
 	// ReasonDeserializeFailed: authentic but the payload cannot be parsed,
 	// or has a form the caller did not ask for.
