@@ -57,6 +57,37 @@
 //	:marshal reads JSON        no    no    yes   yes   yes    RailsVersion
 //	MessagePack serializers    -     -     -     -     yes    RailsVersion, Serializer
 //
+// # Writing Rails cookies
+//
+// The same RailsCookies writes cookies the configured Rails application
+// reads, for Go services that issue them and for tests:
+//
+//	ck, err := cookies.Cookie(auth.JarEncrypted, "user_id", 42, time.Now().Add(time.Hour))
+//	http.SetCookie(w, ck) // cookies.encrypted[:user_id] = { value: 42, expires: 1.hour }
+//	v, err := cookies.SignedValue("theme", "dark", time.Time{}) // the %-escaped value only
+//
+// They are written as the Rails of Config.RailsVersion writes them
+// (actionpack/lib/action_dispatch/middleware/cookies.rb, commit and
+// cookie_metadata): the primary cipher and key (the first KeyDigests
+// entry), a fresh random IV, the purpose "cookie.<name>" from 6.0 unless
+// NoCookieMetadata, the expiry in milliseconds, JSON or
+// ActiveSupport::MessagePack as cookies_serializer dumps (Marshal is never
+// written: under :marshal, 6.1+ gets JSON, which it reads), and Rack's
+// %-escaping. Signed values carry no randomness and are identical to the
+// ones Rails writes.
+//
+// # Signed messages
+//
+// MessageVerifier is ActiveSupport::MessageVerifier
+// (activesupport/lib/active_support/message_verifier.rb) and Metadata the
+// purpose and expiry of its envelope (messages/metadata.rb). It is the one
+// implementation behind the signed jar, the HMAC of CBC cookies and, in
+// package channels, Turbo's signed stream names. The envelope rules follow
+// each release: before 7.1 any JSON object with a "_rails" key is an
+// envelope, from 7.1 only one that starts {"_rails":{"message":; 7.1's
+// {"_rails":{"data":...}} form is read where the serializer is JSON;
+// MessageVerifier reads URL-safe Base64 too from 8.1.
+//
 // # Values
 //
 // A cookie value is returned as plain Go values: nil, bool, int64 (or
@@ -83,14 +114,15 @@
 //
 // # Concurrency
 //
-// RailsCookies and GoCookies are immutable after construction and safe for
-// concurrent use.
+// RailsCookies, MessageVerifier and GoCookies are immutable after
+// construction and safe for concurrent use.
 //
 // # Not supported
 //
 // Rails 3's secret_token cookies (read by 5.2 only), custom serializer
-// objects, ciphers other than AES-GCM and AES-CBC, and the 7.1 message
-// envelope with "data" (Rails never writes it into cookies). Devise's
+// objects, ciphers other than AES-GCM and AES-CBC, the 7.1 message
+// envelope with "data" in cookies (Rails never writes it there, because
+// the jars use a NullSerializer), and writing Marshal. Devise's
 // check of the salt against the users table needs the database and is
 // left to the application (see Warden.Salt).
 package auth

@@ -6,12 +6,12 @@ import (
 	"strings"
 )
 
-// The sentinel errors. Every error that RailsCookies, GoCookies and
-// WardenUser return for a request is a *DecodeError whose Unwrap returns
-// exactly one of them, so callers test with errors.Is and log the
-// DecodeError for the details. (Configuration errors, from the
-// constructors, are plain errors.) None of them is
-// meant for the client: Rails itself answers every failure with nil
+// The sentinel errors. Every error that RailsCookies, MessageVerifier,
+// GoCookies and WardenUser return for a request is a *DecodeError whose
+// Unwrap returns exactly one of them, so callers test with errors.Is and
+// log the DecodeError for the details. (Errors of the constructors and of
+// the cookie writers are plain errors.) None of them is meant for the
+// client: Rails itself answers every failure with nil
 // (actionpack/lib/action_dispatch/middleware/cookies.rb, AbstractCookieJar#[]).
 var (
 	// ErrNoCookie means the request carries no cookie (or token) of that
@@ -54,7 +54,8 @@ const (
 	// ReasonExpired: authentic but past its "exp".
 	ReasonExpired Reason = "expired"
 	// ReasonPurposeMismatch: authentic but written for another cookie name
-	// ("pur" is "cookie.<other>").
+	// ("pur" is "cookie.<other>"), or, for MessageVerifier, for another
+	// purpose than the one expected, or without the one expected.
 	ReasonPurposeMismatch Reason = "purpose_mismatch"
 	// ReasonDeserializeFailed: authentic but the payload cannot be parsed,
 	// or has a form the caller did not ask for.
@@ -73,7 +74,8 @@ const (
 type DecodeError struct {
 	// Jar says where the value came from: "encrypted", "signed" or
 	// "session" (a cookie), "session entry" (a key of the session),
-	// "securecookie" or "securecookie parameter" (GoCookies).
+	// "securecookie" or "securecookie parameter" (GoCookies), or "signed
+	// message" (MessageVerifier, with the expected purpose as Name).
 	Jar    string
 	Name   string // the cookie, parameter or session key
 	Reason Reason

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"time"
@@ -146,4 +147,65 @@ func ExampleGoCookies() {
 	err = tokens.Query(r, "token", &claims)
 	fmt.Println(claims.UserID, err)
 	// Output: 42 <nil>
+}
+
+// A Go service signs a user in for a Rails 7.2 app: it sets the cookie
+// that the app reads as cookies.encrypted[:user_id].
+func ExampleRailsCookies_Cookie() {
+	cfg, err := auth.LoadDefaults("7.2")
+	if err != nil {
+		panic(err)
+	}
+	cfg.SecretKeyBase = secretKeyBase
+	cookies, err := auth.NewRailsCookies(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	w := httptest.NewRecorder()
+	ck, err := cookies.Cookie(auth.JarEncrypted, "user_id", 42, time.Now().Add(time.Hour))
+	if err != nil {
+		panic(err)
+	}
+	ck.HttpOnly, ck.Secure = true, true
+	http.SetCookie(w, ck)
+
+	// The browser sends it back; Rails (or gocable) reads it.
+	r := httptest.NewRequest("GET", "/cable", nil)
+	r.Header.Set("Cookie", strings.SplitN(w.Header().Get("Set-Cookie"), ";", 2)[0])
+	var userID int64
+	err = cookies.Encrypted(r, "user_id", &userID)
+	fmt.Println(userID, err)
+
+	// It was written for user_id only: the purpose "cookie.user_id".
+	_, err = cookies.Read(auth.JarEncrypted, "session_id="+ck.Value, "session_id")
+	fmt.Println(errors.Is(err, auth.ErrInvalid))
+	// Output:
+	// 42 <nil>
+	// true
+}
+
+// A MessageVerifier signs and checks messages as
+// ActiveSupport::MessageVerifier does; here a password reset token that
+// holds a JSON payload for one purpose and expires.
+func ExampleMessageVerifier() {
+	v, err := auth.NewMessageVerifier(auth.SHA256, []byte("a secret of the application"))
+	if err != nil {
+		panic(err)
+	}
+	issued := time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC)
+	token := v.Generate([]byte(`{"user_id":42}`), auth.Metadata{Purpose: "password_reset", Expires: issued.Add(15 * time.Minute)})
+
+	payload, err := v.Verify(token, "password_reset", issued.Add(time.Minute))
+	fmt.Printf("%s %v\n", payload, err)
+
+	_, err = v.Verify(token, "login", issued.Add(time.Minute))
+	fmt.Println(errors.Is(err, auth.ErrInvalid))
+
+	_, err = v.Verify(token, "password_reset", issued.Add(time.Hour))
+	fmt.Println(errors.Is(err, auth.ErrExpired))
+	// Output:
+	// {"user_id":42} <nil>
+	// true
+	// true
 }

@@ -73,3 +73,24 @@ func rackUnescape(v string) string {
 func cookieHeader(r *http.Request) string {
 	return strings.Join(r.Header.Values("Cookie"), "; ")
 }
+
+// rackEscape is Rack::Utils.escape, URI.encode_www_form_component, which
+// Rack applies to a cookie value in Set-Cookie: "*", "-", ".", "_" and
+// alphanumerics are kept, a space becomes "+", every other byte %XX.
+func rackEscape(v string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '*', c == '-', c == '.', c == '_':
+			b.WriteByte(c)
+		case c == ' ':
+			b.WriteByte('+')
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&0xf])
+		}
+	}
+	return b.String()
+}

@@ -80,3 +80,40 @@ func DeriveKey(secretKeyBase string, digest Digest, iterations int, salt string,
 	}
 	return pbkdf2.Key(h, secretKeyBase, []byte(salt), iterations, length)
 }
+
+type saltSet struct{ signed, encrypted, encryptedSigned, authenticated string }
+
+func saltsOf(cfg Config) saltSet {
+	or := func(s, def string) string {
+		if s == "" {
+			return def
+		}
+		return s
+	}
+	return saltSet{
+		signed:          or(cfg.SignedCookieSalt, defaultSignedCookieSalt),
+		encrypted:       or(cfg.EncryptedCookieSalt, defaultEncryptedCookieSalt),
+		encryptedSigned: or(cfg.EncryptedSignedCookieSalt, defaultEncryptedSignedCookieSalt),
+		authenticated:   or(cfg.AuthenticatedEncryptedCookieSalt, defaultAuthenticatedEncryptedCookieSalt),
+	}
+}
+
+// keyGen is ActiveSupport::CachingKeyGenerator for one secret_key_base.
+type keyGen struct {
+	skb   string
+	iter  int
+	cache map[string][]byte
+}
+
+func (k *keyGen) key(d Digest, salt string, n int) ([]byte, error) {
+	id := fmt.Sprintf("%s|%d|%s", d, n, salt)
+	if b, ok := k.cache[id]; ok {
+		return b, nil
+	}
+	b, err := DeriveKey(k.skb, d, k.iter, salt, n)
+	if err != nil {
+		return nil, err
+	}
+	k.cache[id] = b
+	return b, nil
+}

@@ -1,16 +1,8 @@
 package auth
 
 import (
-	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hmac"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"net/http"
 	"strings"
 	"time"
@@ -27,89 +19,10 @@ type RailsCookies struct {
 	signed     []*scheme
 	sessionKey string
 	now        func() time.Time
-}
 
-// scheme is one way to open a cookie value: one cipher or HMAC with
-// one key. Its fields never change after construction.
-type scheme struct {
-	label   string      // for logs, e.g. "aes-256-gcm (key SHA256)"
-	aead    cipher.AEAD // GCM ciphers
-	block   cipher.Block
-	macKey  []byte // HMAC key: signed, and CBC ciphers
-	macHash func() hash.Hash
-	macHex  int // length of the hex digest
-}
-
-// cipherSpec describes an encrypted_cookie_cipher.
-type cipherSpec struct {
-	name   string
-	keyLen int
-	gcm    bool
-}
-
-func parseCipher(name string) (cipherSpec, error) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	var c cipherSpec
-	switch n {
-	case "aes-128-gcm", "aes-192-gcm", "aes-256-gcm":
-		c.gcm = true
-	case "aes-128-cbc", "aes-192-cbc", "aes-256-cbc":
-	default:
-		return c, fmt.Errorf("auth: unsupported cipher %q (want aes-{128,192,256}-{gcm,cbc})", name)
-	}
-	c.name = n
-	switch n[4:7] {
-	case "128":
-		c.keyLen = 16
-	case "192":
-		c.keyLen = 24
-	default:
-		c.keyLen = 32
-	}
-	return c, nil
-}
-
-// newCipherScheme builds an ActiveSupport::MessageEncryptor for cipher c
-// (activesupport/lib/active_support/message_encryptor.rb): an AEAD, or
-// CBC with a MessageVerifier keyed by signKey (key itself when nil) using
-// macDigest.
-func newCipherScheme(label string, c cipherSpec, key, signKey []byte, macDigest Digest) (*scheme, error) {
-	if len(key) != c.keyLen {
-		return nil, fmt.Errorf("auth: %s: key must be %d bytes, got %d", label, c.keyLen, len(key))
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	s := &scheme{label: label}
-	if c.gcm {
-		if s.aead, err = cipher.NewGCM(block); err != nil {
-			return nil, err
-		}
-		return s, nil
-	}
-	s.block = block
-	if signKey == nil {
-		signKey = key
-	}
-	if err := s.setMAC(signKey, macDigest); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *scheme) setMAC(key []byte, d Digest) error {
-	h, err := d.newHash()
-	if err != nil {
-		return err
-	}
-	if len(key) == 0 {
-		return fmt.Errorf("auth: %s: empty HMAC key", s.label)
-	}
-	s.macKey = key
-	s.macHash = h
-	s.macHex = 2 * h().Size()
-	return nil
+	// What the writer needs besides the primary schemes.
+	legacyEncryption bool // 5.2 writes no expiry for a CBC app
+	noMetadata       bool // use_cookies_with_metadata = false
 }
 
 // NewRailsCookies checks cfg and derives every key it needs, once.
@@ -117,7 +30,8 @@ func NewRailsCookies(cfg Config) (*RailsCookies, error) {
 	if cfg.SecretKeyBase == "" {
 		return nil, errors.New("auth: Config.SecretKeyBase is empty")
 	}
-	c := &RailsCookies{version: 801, sessionKey: cfg.SessionKey, now: cfg.Now}
+	c := &RailsCookies{version: 801, sessionKey: cfg.SessionKey, now: cfg.Now,
+		legacyEncryption: cfg.LegacyEncryption, noMetadata: cfg.NoCookieMetadata}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -167,43 +81,6 @@ func NewRailsCookies(cfg Config) (*RailsCookies, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-type saltSet struct{ signed, encrypted, encryptedSigned, authenticated string }
-
-func saltsOf(cfg Config) saltSet {
-	or := func(s, def string) string {
-		if s == "" {
-			return def
-		}
-		return s
-	}
-	return saltSet{
-		signed:          or(cfg.SignedCookieSalt, defaultSignedCookieSalt),
-		encrypted:       or(cfg.EncryptedCookieSalt, defaultEncryptedCookieSalt),
-		encryptedSigned: or(cfg.EncryptedSignedCookieSalt, defaultEncryptedSignedCookieSalt),
-		authenticated:   or(cfg.AuthenticatedEncryptedCookieSalt, defaultAuthenticatedEncryptedCookieSalt),
-	}
-}
-
-// keyGen is ActiveSupport::CachingKeyGenerator for one secret_key_base.
-type keyGen struct {
-	skb   string
-	iter  int
-	cache map[string][]byte
-}
-
-func (k *keyGen) key(d Digest, salt string, n int) ([]byte, error) {
-	id := fmt.Sprintf("%s|%d|%s", d, n, salt)
-	if b, ok := k.cache[id]; ok {
-		return b, nil
-	}
-	b, err := DeriveKey(k.skb, d, k.iter, salt, n)
-	if err != nil {
-		return nil, err
-	}
-	k.cache[id] = b
-	return b, nil
 }
 
 // buildEncrypted mirrors EncryptedKeyRotatingCookieJar#initialize
@@ -381,123 +258,6 @@ func (c *RailsCookies) buildSigned(cfg Config, digests []Digest, salts saltSet, 
 	return nil
 }
 
-// b64 is Base64.strict_decode64.
-var b64 = base64.StdEncoding.Strict()
-
-// verify checks a MessageVerifier message, "data--hexdigest", and returns
-// data (activesupport/lib/active_support/message_verifier.rb: the
-// separator sits 2+hexlen characters from the end; the digest is compared
-// as lowercase hex in constant time).
-func (s *scheme) verify(msg string) (string, Reason, string) {
-	n := s.macHex
-	if len(msg) < n+3 {
-		return "", ReasonMalformed, "too short for " + s.label
-	}
-	sep := len(msg) - n - 2
-	if msg[sep:sep+2] != "--" {
-		if strings.Contains(msg, "--") {
-			return "", ReasonMalformed, "signature length does not fit " + s.label + " (another digest?)"
-		}
-		return "", ReasonMalformed, "no \"--\" separator"
-	}
-	data, sig := msg[:sep], msg[sep+2:]
-	mac := hmac.New(s.macHash, s.macKey)
-	mac.Write([]byte(data))
-	want := make([]byte, n)
-	hex.Encode(want, mac.Sum(nil))
-	if !hmac.Equal(want, []byte(sig)) {
-		return "", ReasonAuthFailed, ""
-	}
-	return data, "", ""
-}
-
-// open returns the plaintext of an encrypted or signed cookie value.
-func (s *scheme) open(msg string, signed bool) ([]byte, Reason, string) {
-	switch {
-	case signed:
-		data, reason, detail := s.verify(msg)
-		if reason != "" {
-			return nil, reason, detail
-		}
-		p, err := b64.DecodeString(data)
-		if err != nil {
-			return nil, ReasonMalformed, "signed data is not base64"
-		}
-		return p, "", ""
-	case s.aead != nil:
-		return s.openGCM(msg)
-	default:
-		return s.openCBC(msg)
-	}
-}
-
-// openGCM reads "b64(ciphertext)--b64(iv)--b64(tag)" with an empty AAD
-// (message_encryptor.rb, encrypt/decrypt/extract_parts).
-func (s *scheme) openGCM(msg string) ([]byte, Reason, string) {
-	parts := strings.SplitN(msg, "--", 4)
-	if len(parts) != 3 {
-		return nil, ReasonMalformed, fmt.Sprintf("want ciphertext--iv--tag, got %d part(s)", len(parts))
-	}
-	ct, err1 := b64.DecodeString(parts[0])
-	iv, err2 := b64.DecodeString(parts[1])
-	tag, err3 := b64.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil {
-		return nil, ReasonMalformed, "not strict base64 (sent without %-escaping?)"
-	}
-	if len(iv) != s.aead.NonceSize() {
-		return nil, ReasonMalformed, fmt.Sprintf("iv is %d bytes, want %d", len(iv), s.aead.NonceSize())
-	}
-	if len(tag) != s.aead.Overhead() {
-		return nil, ReasonMalformed, "truncated auth_tag"
-	}
-	p, err := s.aead.Open(nil, iv, append(ct, tag...), nil)
-	if err != nil {
-		return nil, ReasonAuthFailed, ""
-	}
-	return p, "", ""
-}
-
-// openCBC reads the legacy format: a MessageVerifier message whose data is
-// b64("b64(ciphertext)--b64(iv)"); the HMAC is checked before decrypting.
-func (s *scheme) openCBC(msg string) ([]byte, Reason, string) {
-	data, reason, detail := s.verify(msg)
-	if reason != "" {
-		return nil, reason, detail
-	}
-	inner, err := b64.DecodeString(data)
-	if err != nil {
-		return nil, ReasonMalformed, "signed data is not base64"
-	}
-	parts := bytes.SplitN(inner, []byte("--"), 3)
-	if len(parts) != 2 {
-		return nil, ReasonMalformed, "want ciphertext--iv inside the signed data"
-	}
-	ct := make([]byte, b64.DecodedLen(len(parts[0])))
-	n, err1 := b64.Decode(ct, parts[0])
-	iv := make([]byte, b64.DecodedLen(len(parts[1])))
-	m, err2 := b64.Decode(iv, parts[1])
-	if err1 != nil || err2 != nil {
-		return nil, ReasonMalformed, "ciphertext or iv is not base64"
-	}
-	ct, iv = ct[:n], iv[:m]
-	bs := s.block.BlockSize()
-	if len(iv) != bs || len(ct) == 0 || len(ct)%bs != 0 {
-		return nil, ReasonMalformed, "bad CBC ciphertext or iv length"
-	}
-	p := make([]byte, len(ct))
-	cipher.NewCBCDecrypter(s.block, iv).CryptBlocks(p, ct)
-	pad := int(p[len(p)-1])
-	if pad == 0 || pad > bs {
-		return nil, ReasonAuthFailed, "HMAC valid but decryption failed (wrong encrypted_cookie_salt?)"
-	}
-	for _, b := range p[len(p)-pad:] {
-		if int(b) != pad {
-			return nil, ReasonAuthFailed, "HMAC valid but decryption failed (wrong encrypted_cookie_salt?)"
-		}
-	}
-	return p[:len(p)-pad], "", ""
-}
-
 // Encrypted reads cookies.encrypted[name] from r's Cookie header and stores
 // the value in v, which may be a *any (see DecodeMarshal for the Go types
 // of the values) or any pointer encoding/json can fill from the value.
@@ -583,9 +343,9 @@ func (c *RailsCookies) decode(jar string, schemes []*scheme, signed bool, name, 
 	var first Reason
 	var firstDetail string
 	for i, s := range schemes {
-		p, reason, detail := s.open(raw, signed)
+		p, reason, detail := s.open(raw, signed, rulesFor(c.version, true))
 		if reason == "" {
-			v, reason, detail := c.unwrap(p, name)
+			v, reason, detail := c.unwrap(p, name, signed)
 			if reason != "" {
 				return nil, &DecodeError{Jar: jar, Name: name, Reason: reason,
 					Detail: detail + " [authenticated by " + s.label + "]"}
@@ -616,176 +376,27 @@ func (c *RailsCookies) decode(jar string, schemes []*scheme, signed bool, name, 
 	return nil, &DecodeError{Jar: jar, Name: name, Reason: first, Detail: firstDetail}
 }
 
-// envelopePrefix starts the metadata envelope every Rails writes for
-// cookies (activesupport/lib/active_support/messages/metadata.rb,
-// wrap_in_metadata_legacy_envelope; cookies keep this form in 7.1+ because
-// the jars use NullSerializer).
-var envelopePrefix = []byte(`{"_rails":`)
-
-// unwrap checks the metadata envelope, if any, and deserializes the
-// payload.
-func (c *RailsCookies) unwrap(p []byte, name string) (any, Reason, string) {
-	payload := p
-	if bytes.HasPrefix(p, envelopePrefix) {
-		var outer map[string]json.RawMessage
-		var env map[string]json.RawMessage
-		if err := json.Unmarshal(p, &outer); err != nil {
-			return nil, ReasonMalformed, "metadata envelope is not JSON"
-		}
-		if err := json.Unmarshal(outer["_rails"], &env); err != nil || env == nil {
-			return nil, ReasonMalformed, "metadata envelope: _rails is not an object"
-		}
-		var msg, exp, pur *string
-		if json.Unmarshal(env["message"], &msg) != nil || msg == nil {
-			return nil, ReasonMalformed, "metadata envelope: no message"
-		}
-		if raw, ok := env["exp"]; ok && json.Unmarshal(raw, &exp) != nil {
-			return nil, ReasonMalformed, "metadata envelope: exp is not a string"
-		}
-		if raw, ok := env["pur"]; ok && json.Unmarshal(raw, &pur) != nil {
-			return nil, ReasonMalformed, "metadata envelope: pur is not a string"
-		}
-		// Expiry first, then purpose (metadata.rb,
-		// extract_from_metadata_envelope): expired when now >= exp.
-		if exp != nil {
-			t, err := time.Parse(time.RFC3339Nano, *exp)
-			if err != nil {
-				return nil, ReasonMalformed, "metadata envelope: bad exp"
-			}
-			if !c.now().Before(t) {
-				return nil, ReasonExpired, "expired at " + t.UTC().Format(time.RFC3339)
-			}
-		}
-		// The jar reads with purpose "cookie.<name>" and, failing that,
-		// with none (cookies.rb, AbstractCookieJar#[], 6.0+); 5.2 reads
-		// with none only. "pur" is compared with to_s, so null == "".
-		if pur != nil && *pur != "" && (c.version < 600 || *pur != "cookie."+name) {
-			return nil, ReasonPurposeMismatch, fmt.Sprintf("written for purpose %q", *pur)
-		}
-		b, err := b64.DecodeString(*msg)
-		if err != nil {
-			return nil, ReasonMalformed, "metadata envelope: message is not base64"
-		}
-		payload = b
-	}
-	return c.deserialize(payload)
-}
-
-type payloadFormat int
-
-const (
-	formatUnknown payloadFormat = iota
-	formatJSON
-	formatMarshal
-	formatMessagePack
-)
-
-func (f payloadFormat) String() string {
-	return [...]string{"unknown", "JSON", "Marshal", "MessagePack"}[f]
-}
-
-var marshalSignature = []byte{4, 8}
-
-// detectFormat is SerializerWithFallback#detect_format
-// (activesupport/lib/active_support/messages/serializer_with_fallback.rb).
-func detectFormat(p []byte) payloadFormat {
-	switch {
-	case bytes.HasPrefix(p, messagePackSignature):
-		return formatMessagePack
-	case bytes.HasPrefix(p, marshalSignature):
-		return formatMarshal
-	case jsonStart(p):
-		return formatJSON
-	}
-	return formatUnknown
-}
-
-// jsonStart is JSON_START_WITH: /\A(?:[{\["]|-?\d|true|false|null)/.
-func jsonStart(p []byte) bool {
-	if len(p) == 0 {
-		return false
-	}
-	switch c := p[0]; {
-	case c == '{' || c == '[' || c == '"':
-		return true
-	case c >= '0' && c <= '9':
-		return true
-	case c == '-':
-		return len(p) > 1 && p[1] >= '0' && p[1] <= '9'
-	}
-	return bytes.HasPrefix(p, []byte("true")) || bytes.HasPrefix(p, []byte("false")) || bytes.HasPrefix(p, []byte("null"))
-}
-
-// deserialize applies the cookies_serializer of the configured Rails
-// version (cookies.rb, SerializedCookieJars).
-func (c *RailsCookies) deserialize(p []byte) (any, Reason, string) {
-	f := detectFormat(p)
-	var use payloadFormat
-	switch {
-	case c.version >= 701:
-		// SerializerWithFallback: the primary format, any detected
-		// fallback except Marshal unless allowed, and for the JSON
-		// serializers an undetected payload is tried as JSON.
-		var primary payloadFormat
-		allowMarshal := false
-		switch c.serializer {
-		case SerializerMarshal:
-			primary, allowMarshal = formatMarshal, true
-		case SerializerJSON:
-			primary = formatJSON
-		case SerializerHybrid, SerializerJSONAllowMarshal:
-			primary, allowMarshal = formatJSON, true
-		case SerializerMessagePack:
-			primary = formatMessagePack
-		case SerializerMessagePackAllowMarshal:
-			primary, allowMarshal = formatMessagePack, true
-		}
-		if f == formatUnknown && primary == formatJSON {
-			f = formatJSON
-		}
-		switch {
-		case f == formatUnknown:
-			return nil, ReasonDeserializeFailed, "unsupported serialization format"
-		case f == formatMarshal && !allowMarshal:
-			return nil, ReasonSerializerRefused, fmt.Sprintf("Marshal payload refused by cookies_serializer :%s", c.serializer)
-		}
-		use = f
-	case c.serializer == SerializerMarshal && c.version < 601:
-		// Marshal.load only.
-		use = formatMarshal
-	case c.serializer == SerializerMarshal || c.serializer == SerializerHybrid:
-		// MarshalWithJsonFallback (6.1, 7.0), and :hybrid's
-		// needs_migration? (5.2+): Marshal if it has the signature, else JSON.
-		use = formatJSON
-		if f == formatMarshal {
-			use = formatMarshal
-		}
-	default: // :json before 7.1: JsonSerializer
-		if f == formatMarshal {
-			return nil, ReasonSerializerRefused, "Marshal payload refused by cookies_serializer :json"
-		}
-		use = formatJSON
-	}
-	var v any
-	var err error
-	switch use {
-	case formatJSON:
-		v, err = decodeJSON(p)
-	case formatMarshal:
-		v, err = DecodeMarshal(p)
-	case formatMessagePack:
-		v, err = DecodeMessagePack(p)
-	}
-	if err != nil {
-		return nil, ReasonDeserializeFailed, strings.TrimPrefix(err.Error(), "auth: ")
-	}
-	return v, "", ""
-}
-
 func assignErr(jar, name string, val, dst any) error {
 	if err := assign(val, dst); err != nil {
 		return &DecodeError{Jar: jar, Name: name, Reason: ReasonDeserializeFailed,
 			Detail: fmt.Sprintf("cannot store a %T in %T: %v", val, dst, err)}
 	}
 	return nil
+}
+
+// unwrap checks the metadata envelope, if any, and deserializes the
+// payload. The jar reads with purpose "cookie.<name>" and, failing that,
+// with none (cookies.rb, AbstractCookieJar#[], 6.0+); 5.2 reads with none
+// only. The envelope of an encrypted cookie is read by MessageEncryptor,
+// whose Base64 is always strict; a signed one by MessageVerifier.
+func (c *RailsCookies) unwrap(p []byte, name string, signed bool) (any, Reason, string) {
+	purposes := []string{""}
+	if c.version >= 600 {
+		purposes = append(purposes, "cookie."+name)
+	}
+	payload, _, reason, detail := openMetadata(p, rulesFor(c.version, signed), c.now(), purposes...)
+	if reason != "" {
+		return nil, reason, detail
+	}
+	return c.deserialize(payload)
 }

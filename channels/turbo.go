@@ -1,12 +1,7 @@
 package channels
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/gocable/gocable/auth"
@@ -54,13 +48,14 @@ func TurboVerifierKey(secretKeyBase string, digest auth.Digest, iterations int) 
 // Turbo.signed_stream_verifier does: an ActiveSupport::MessageVerifier
 // with digest SHA256 and the JSON serializer (hotwired/turbo-rails
 // lib/turbo-rails.rb). A signed name is Base64(JSON(name)) + "--" + the
-// hex HMAC-SHA256 of the Base64 text
-// (activesupport/lib/active_support/message_verifier.rb).
+// hex HMAC-SHA256 of the Base64 text. The message format, its metadata
+// envelope and their rules are auth.MessageVerifier's, the one
+// implementation the cookie jars use too.
 //
 // A TurboVerifier is immutable and safe for concurrent use.
 type TurboVerifier struct {
-	keys [][]byte
-	now  func() time.Time // for tests; nil means time.Now
+	mv  *auth.MessageVerifier
+	now func() time.Time // for tests; nil means time.Now
 }
 
 // NewTurboVerifier returns a verifier that accepts names signed with any
@@ -71,58 +66,35 @@ func NewTurboVerifier(keys ...[]byte) (*TurboVerifier, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("channels: turbo verifier: no key")
 	}
-	v := &TurboVerifier{}
 	for i, k := range keys {
 		if len(k) == 0 {
 			return nil, fmt.Errorf("channels: turbo verifier: key %d is empty", i)
 		}
-		v.keys = append(v.keys, bytes.Clone(k))
 	}
-	return v, nil
+	mv, err := auth.NewMessageVerifier(auth.SHA256, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("channels: turbo verifier: %w", err)
+	}
+	return &TurboVerifier{mv: mv}, nil
 }
-
-// digestHexLen is the length of a hex HMAC-SHA256.
-const digestHexLen = sha256.Size * 2
 
 // Verify returns the stream name Turbo::StreamsChannel would stream for a
 // signed_stream_name, or an error wrapping ErrInvalidStreamName when it
 // would reject the subscription.
 //
-// It follows ActiveSupport 7.1+ (message_verifier.rb, messages/codec.rb,
-// messages/metadata.rb), which every older release agrees with on the
-// names turbo-rails makes:
-//   - the digest is the last 64 characters, after "--", compared in
-//     constant time (ActiveSupport < 7.1 split on every "--" and ignored
-//     what followed a second one; such names are refused here);
-//   - the Base64 is strict, or URL-safe as Rails 8 also accepts;
-//   - a metadata envelope, in the 5.2 form {"_rails":{"message":Base64,...}}
-//     or the 7.1 form {"_rails":{"data":...}}, is accepted only without a
-//     purpose and before its expiry, as verified with no purpose does;
-//   - the value is streamed as stream_from's String(value) writes it: a
-//     JSON string as itself, an integer in decimal, true as "true"; false
-//     and null are rejected, as in Ruby. Floats, arrays and objects, which
-//     turbo-rails never signs, are rejected too (Ruby would stream their
-//     to_s).
+// The message is read by auth.MessageVerifier.VerifyJSON with no purpose
+// (ActiveSupport 7.1+ rules, which every older release agrees with on the
+// names turbo-rails makes; see its doc for the details). The value is then
+// streamed as stream_from's String(value) writes it: a JSON string as
+// itself, an integer in decimal, true as "true"; false and null are
+// rejected, as in Ruby. Floats, arrays and objects, which turbo-rails
+// never signs, are rejected too (Ruby would stream their to_s).
 func (v *TurboVerifier) Verify(signed string) (string, error) {
-	if !utf8.ValidString(signed) {
-		return "", fmt.Errorf("%w: not UTF-8", ErrInvalidStreamName)
+	now := time.Now
+	if v.now != nil {
+		now = v.now
 	}
-	sep := len(signed) - digestHexLen - 2
-	if sep < 0 || signed[sep:sep+2] != "--" {
-		return "", fmt.Errorf("%w: no signature", ErrInvalidStreamName)
-	}
-	encoded, digest := signed[:sep], signed[sep+2:]
-	if blank(encoded) || blank(digest) {
-		return "", fmt.Errorf("%w: no data", ErrInvalidStreamName)
-	}
-	if !v.signedByUs(encoded, digest) {
-		return "", fmt.Errorf("%w: bad signature", ErrInvalidStreamName)
-	}
-	msg, err := decodeBase64(encoded)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalidStreamName, err)
-	}
-	value, err := v.openEnvelope(msg)
+	value, err := v.mv.VerifyJSON(signed, "", now())
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrInvalidStreamName, err)
 	}
@@ -133,19 +105,6 @@ func (v *TurboVerifier) Verify(signed string) (string, error) {
 	return name, nil
 }
 
-// signedByUs reports whether digest is the HMAC of encoded under one of
-// the keys. Every key is tried, so the time taken does not say which one
-// matched.
-func (v *TurboVerifier) signedByUs(encoded, digest string) bool {
-	ok := false
-	for _, k := range v.keys {
-		if hmac.Equal([]byte(digest), []byte(hexHMAC(k, encoded))) {
-			ok = true
-		}
-	}
-	return ok
-}
-
 // Generate signs name as Turbo::StreamsChannel.signed_stream_name does,
 // with the first key; the result is byte for byte what Ruby makes. name
 // must be valid UTF-8, as Ruby's JSON generator requires.
@@ -153,8 +112,7 @@ func (v *TurboVerifier) Generate(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", errors.New("channels: turbo: stream name is not UTF-8")
 	}
-	encoded := base64.StdEncoding.EncodeToString(rubyJSONString(name))
-	return encoded + "--" + hexHMAC(v.keys[0], encoded), nil
+	return v.mv.Generate(rubyJSONString(name), auth.Metadata{}), nil
 }
 
 // TurboStreamName joins streamables into a stream name as turbo-rails'
@@ -170,121 +128,6 @@ func TurboStreamName(streamables ...any) (string, error) {
 		return "", fmt.Errorf("channels: turbo stream name: %w", err)
 	}
 	return strings.TrimPrefix(name, ":"), nil
-}
-
-func hexHMAC(key []byte, data string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(data))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// blank is Ruby's String#blank?: empty or only whitespace.
-func blank(s string) bool {
-	return strings.TrimFunc(s, unicode.IsSpace) == ""
-}
-
-// decodeBase64 decodes as ActiveSupport's codec does: strict Base64, then
-// URL-safe Base64 with or without padding (Rails 8's fallback).
-func decodeBase64(s string) ([]byte, error) {
-	if strings.ContainsAny(s, "\r\n") {
-		// Go's decoders skip newlines; Ruby's strict ones refuse them.
-		return nil, errors.New("malformed Base64")
-	}
-	if b, err := base64.StdEncoding.Strict().DecodeString(s); err == nil {
-		return b, nil
-	}
-	if b, err := base64.RawURLEncoding.Strict().DecodeString(strings.TrimRight(s, "=")); err == nil {
-		return b, nil
-	}
-	return nil, errors.New("malformed Base64")
-}
-
-// legacyEnvelope is how ActiveSupport 5.2–7.0 (and 7.1+ without
-// use_message_serializer_for_metadata) wraps a message that has an expiry
-// or a purpose (messages/metadata.rb, dual_serialized_metadata_envelope_json?).
-var legacyEnvelope = []byte(`{"_rails":{"message":`)
-
-// openEnvelope returns the signed JSON value, unwrapping and checking a
-// metadata envelope.
-func (v *TurboVerifier) openEnvelope(msg []byte) (json.RawMessage, error) {
-	if bytes.HasPrefix(msg, legacyEnvelope) {
-		var env struct {
-			Rails struct {
-				Message string          `json:"message"`
-				Exp     json.RawMessage `json:"exp"`
-				Pur     json.RawMessage `json:"pur"`
-			} `json:"_rails"`
-		}
-		if err := json.Unmarshal(msg, &env); err != nil {
-			return nil, fmt.Errorf("envelope: %v", err)
-		}
-		if err := v.checkMetadata(env.Rails.Exp, env.Rails.Pur); err != nil {
-			return nil, err
-		}
-		inner, err := decodeBase64(env.Rails.Message)
-		if err != nil {
-			return nil, fmt.Errorf("envelope: %v", err)
-		}
-		msg = inner
-	}
-	var value json.RawMessage
-	if err := json.Unmarshal(msg, &value); err != nil {
-		return nil, fmt.Errorf("signed value: %v", err)
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(value, &obj) != nil {
-		return value, nil // not an object
-	}
-	raw, ok := obj["_rails"]
-	if !ok {
-		return value, nil
-	}
-	var meta struct {
-		Data json.RawMessage `json:"data"`
-		Exp  json.RawMessage `json:"exp"`
-		Pur  json.RawMessage `json:"pur"`
-	}
-	if err := json.Unmarshal(raw, &meta); err != nil {
-		return nil, fmt.Errorf("envelope: %v", err)
-	}
-	if err := v.checkMetadata(meta.Exp, meta.Pur); err != nil {
-		return nil, err
-	}
-	if len(meta.Data) == 0 {
-		return json.RawMessage("null"), nil
-	}
-	return meta.Data, nil
-}
-
-// checkMetadata is extract_from_metadata_envelope with no expected
-// purpose: an expiry must be in the future and the purpose's to_s empty.
-func (v *TurboVerifier) checkMetadata(exp, pur json.RawMessage) error {
-	if !isNull(pur) && string(pur) != `""` {
-		return errors.New("signed for a purpose")
-	}
-	if isNull(exp) {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(exp, &s); err != nil {
-		return errors.New("expiry is not a time")
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return fmt.Errorf("expiry: %v", err)
-	}
-	now := time.Now
-	if v.now != nil {
-		now = v.now
-	}
-	if !now().Before(t) {
-		return errors.New("expired")
-	}
-	return nil
-}
-
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(raw) == "null"
 }
 
 // rubyInteger is a JSON number that Ruby's JSON parser reads as an Integer.
