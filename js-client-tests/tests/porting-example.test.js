@@ -34,7 +34,7 @@ before(async () => {
   ctx.prefix = uniquePrefix("rooms");
   ctx.cableEnv = { REDIS_URL: redis.url, CHANNEL_PREFIX: ctx.prefix };
   ctx.server = await startServer({
-    bin: buildProgram("./cmd/example-rooms"),
+    bin: buildProgram("../cmd/example-rooms"),
     // Every gocable flag works in the program: the same Redis and
     // channel_prefix as the Rails app, and its cookies.
     args: [

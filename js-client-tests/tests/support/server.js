@@ -32,8 +32,8 @@ process.on("exit", () => {
 });
 
 /**
- * Builds the Go program at pkg (a path from the project root, such as
- * "./cmd/example-rooms": a program of a user's own, made with the runner)
+ * Builds the Go program at pkg (a path from js-client-tests, such as
+ * "../cmd/example-rooms": a program of a user's own, made with the runner)
  * once per process, and returns its binary, for startServer({ bin }).
  */
 export function buildProgram(pkg) {
