@@ -183,7 +183,7 @@ func (id *Authenticator) Authenticate(ctx context.Context, r *http.Request) (cab
 		for _, g := range id.groups {
 			attrs = append(attrs, slog.String("identifier."+g.name, identity[g.name]))
 		}
-		id.logger.DebugContext(ctx, "identify: connection identified", attrs...)
+		id.logger.DebugContext(ctx, "auth: connection identified", attrs...)
 	}
 	return identity, nil
 }
@@ -195,7 +195,7 @@ func (id *Authenticator) refused(ctx context.Context, r *http.Request, g group, 
 	if errors.As(err, &de) {
 		attrs = append(attrs, "reason", string(de.Reason))
 	}
-	id.logger.DebugContext(ctx, "identify: connection not identified", attrs...)
+	id.logger.DebugContext(ctx, "auth: connection not identified", attrs...)
 	if r.Header.Get("Cookie") != "" {
 		return
 	}
@@ -204,7 +204,7 @@ func (id *Authenticator) refused(ctx context.Context, r *http.Request, g group, 
 			// Browsers send a cookie only to the host that set it (and its
 			// subdomains when the app gave a domain): a cable on another
 			// host gets none.
-			id.logger.InfoContext(ctx, "identify: connection refused: the request carried no Cookie header; "+
+			id.logger.InfoContext(ctx, "auth: connection refused: the request carried no Cookie header; "+
 				"cookies set on the app's host are not sent to a cable on another host unless the app sets them "+
 				"for the parent domain (e.g. session_store :cookie_store, domain: :all)",
 				"identifier", g.name, "remote", r.RemoteAddr, "host", r.Host)
@@ -264,7 +264,7 @@ func (q *request) value(ctx context.Context, g group) (string, error) {
 			if i+1 < len(g.rules) {
 				attrs = append(attrs, "next", g.rules[i+1].String())
 			}
-			q.id.logger.DebugContext(ctx, "identify: rule gave nothing", attrs...)
+			q.id.logger.DebugContext(ctx, "auth: rule gave nothing", attrs...)
 		}
 		errs = append(errs, n.err)
 	}

@@ -3,54 +3,22 @@ package cablehttp_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gocable/gocable/cable"
+	"github.com/gocable/gocable/cable/internal/leaktest"
 	"github.com/gorilla/websocket"
 )
 
 // TestMain fails the run if goroutines outlive the tests: every server a
 // test starts must be shut down (as cable's own TestMain checks).
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := waitGoroutines(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutine leak:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func waitGoroutines(d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		buf := make([]byte, 1<<20)
-		n := runtime.Stack(buf, true)
-		var ours []string
-		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, "gocable/gocable") && !strings.Contains(g, "TestMain") && !strings.Contains(g, "waitGoroutines") {
-				ours = append(ours, g)
-			}
-		}
-		if len(ours) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(ours, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func TestMain(m *testing.M) { leaktest.Main(m, nil) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

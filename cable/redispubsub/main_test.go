@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/gocable/gocable/cable/internal/leaktest"
 )
 
 // exampleRedisURL is the URL of the redis-server that TestMain starts for
@@ -25,16 +24,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	exampleRedisURL = srv.URL()
-	code := m.Run()
-	srv.kill()
-	_ = os.RemoveAll(srv.dir)
-	if code == 0 {
-		if leaked := waitGoroutines(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "goroutine leak:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	leaktest.Main(m, func() {
+		srv.kill()
+		_ = os.RemoveAll(srv.dir)
+	})
 }
 
 // startExampleRedis starts a redis-server as startRedis does, outside any
@@ -60,26 +53,5 @@ func startExampleRedis() (*redisServer, error) {
 			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("the examples' redis-server: %w (install it: apt-get install -y redis-server)", err)
 		}
-	}
-}
-
-func waitGoroutines(d time.Duration) string {
-	deadline := time.Now().Add(d)
-	for {
-		buf := make([]byte, 1<<20)
-		n := runtime.Stack(buf, true)
-		var ours []string
-		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, "gocable/gocable") && !strings.Contains(g, "TestMain") && !strings.Contains(g, "waitGoroutines") {
-				ours = append(ours, g)
-			}
-		}
-		if len(ours) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(ours, "\n\n")
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

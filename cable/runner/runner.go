@@ -268,7 +268,7 @@ func run(ctx context.Context, args []string, logOut io.Writer, ready chan<- stri
 // serve is Run; if ready is not nil, the listening address is sent on it
 // once the server accepts.
 func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- string, opts Options) error {
-	fs := flag.NewFlagSet("gocable", flag.ContinueOnError)
+	fs := flag.NewFlagSet(filepath.Base(os.Args[0]), flag.ContinueOnError)
 	fs.SetOutput(logOut)
 	var all configs
 	all.register(fs)

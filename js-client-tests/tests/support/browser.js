@@ -13,7 +13,7 @@ import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
-const demoStatic = join(root, "..", "cmd", "gocable", "demo", "static");
+const demoStatic = join(root, "..", "cable", "runner", "demo", "static");
 
 export const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 
