@@ -161,6 +161,9 @@ func NewMessageVerifier(digest Digest, secrets ...[]byte) (*MessageVerifier, err
 // (activesupport/lib/active_support/messages/metadata.rb,
 // wrap_in_metadata_legacy_envelope); every Rails from 5.2 reads it.
 func (v *MessageVerifier) Generate(payload []byte, m Metadata) string {
+	if v == nil || len(v.signers) == 0 {
+		panic("auth: MessageVerifier has no secret: make it with NewMessageVerifier")
+	}
 	return generate(v.signers[0], payload, m)
 }
 
@@ -174,7 +177,16 @@ func (v *MessageVerifier) Generate(payload []byte, m Metadata) string {
 func (v *MessageVerifier) Verify(signed, purpose string, now time.Time) ([]byte, error) {
 	p, reason, detail := v.open(signed)
 	if reason == "" {
-		p, _, reason, detail = openMetadata(p, latestRules, now, purpose)
+		var enveloped bool
+		p, enveloped, reason, detail = openMetadata(p, latestRules, now, purpose)
+		// openMetadata lets a message without an envelope through for the
+		// cookie jars, which retry without a purpose (6.0+); a bare verifier
+		// refuses it when a purpose is expected, as Rails' Metadata#verify
+		// (6.x: @purpose.to_s == purpose.to_s) and Messages::Metadata (7.1+:
+		// "missing metadata") do.
+		if reason == "" && !enveloped && purpose != "" {
+			reason, detail = ReasonPurposeMismatch, "missing metadata"
+		}
 	}
 	if reason != "" {
 		return nil, &DecodeError{Jar: "signed message", Name: purpose, Reason: reason, Detail: detail}

@@ -49,7 +49,7 @@ func TestMessageVerifier(t *testing.T) {
 		{"purpose", v.Generate(payload, Metadata{Purpose: "login"}), "login", string(payload), "", false},
 		{"wrong purpose", v.Generate(payload, Metadata{Purpose: "login"}), "reset", "", ReasonPurposeMismatch, false},
 		{"purpose not expected", v.Generate(payload, Metadata{Purpose: "login"}), "", "", ReasonPurposeMismatch, false},
-		{"purpose missing", v.Generate(payload, Metadata{}), "login", "", ReasonPurposeMismatch, true},
+		{"purpose missing", v.Generate(payload, Metadata{}), "login", "", ReasonPurposeMismatch, false},
 		{"unexpired", v.Generate(payload, Metadata{Expires: now.Add(time.Millisecond)}), "", string(payload), "", false},
 		{"expired at exp", v.Generate(payload, Metadata{Expires: now}), "", "", ReasonExpired, false},
 		{"rotated secret", old.Generate(payload, Metadata{}), "", string(payload), "", false},
