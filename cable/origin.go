@@ -81,10 +81,17 @@ func requestScheme(r *http.Request) string {
 // ParseOrigins reads origin entries the way
 // config.action_cable.allowed_request_origins mixes Strings and Regexps:
 // an entry written as /re/ is a regular expression that needs only to
-// match (Ruby's ===), with Ruby's \A and \z anchors understood; anything
-// else must equal the Origin header. Blank entries are skipped. The result
-// accepts the same origin too; set DisableSameOrigin to stop that. A
-// pattern that does not compile is an error.
+// match (Ruby's ===); anything else must equal the Origin header. Blank
+// entries are skipped. The result accepts the same origin too; set
+// DisableSameOrigin to stop that.
+//
+// A pattern is Ruby's regexp syntax as far as Go's RE2 shares it: \A and
+// \z anchor as in Ruby, \Z is \z after an optional newline, "\/" is
+// "/", and the flags i (ignore case) and m (Ruby's dot-matches-newline)
+// may follow the closing slash (/example\.com/i). An entry that starts
+// with "/" but is not such a pattern, a flag Go cannot honour (x, or
+// anything else), and a pattern that does not compile are errors, since
+// an origin that silently never matches is a migration trap.
 func ParseOrigins(entries []string) (RailsOrigins, error) {
 	var o RailsOrigins
 	for _, e := range entries {
@@ -92,22 +99,59 @@ func ParseOrigins(entries []string) (RailsOrigins, error) {
 		if e == "" {
 			continue
 		}
-		if len(e) >= 2 && strings.HasPrefix(e, "/") && strings.HasSuffix(e, "/") {
-			re, err := regexp.Compile(rubyRegexp(e[1 : len(e)-1]))
-			if err != nil {
-				return RailsOrigins{}, fmt.Errorf("cable: origin %s: %w", e, err)
-			}
-			o.Patterns = append(o.Patterns, re)
+		if !strings.HasPrefix(e, "/") {
+			o.Allowed = append(o.Allowed, e)
 			continue
 		}
-		o.Allowed = append(o.Allowed, e)
+		end := strings.LastIndexByte(e, '/')
+		if end == 0 {
+			return RailsOrigins{}, fmt.Errorf("cable: origin %s: starts with / but has no closing / (an origin is scheme://host, a pattern /regexp/)", e)
+		}
+		var prefix string
+		for _, f := range e[end+1:] {
+			switch f {
+			case 'i':
+				prefix += "i"
+			case 'm':
+				prefix += "s" // Ruby's /m is Go's s: . matches a newline
+			default:
+				return RailsOrigins{}, fmt.Errorf("cable: origin %s: regexp flag %q is not supported (i and m are)", e, f)
+			}
+		}
+		src := rubyRegexp(e[1:end])
+		if prefix != "" {
+			src = "(?" + prefix + ")" + src
+		}
+		re, err := regexp.Compile(src)
+		if err != nil {
+			return RailsOrigins{}, fmt.Errorf("cable: origin %s: %w", e, err)
+		}
+		o.Patterns = append(o.Patterns, re)
 	}
 	return o, nil
 }
 
-// rubyRegexp maps Ruby's \A and \z anchors to Go's.
+// rubyRegexp maps what Ruby's regexp syntax has and RE2 spells otherwise:
+// \Z (end, or before a final newline) and \/ (a slash, escaped inside a
+// Ruby literal). \A and \z are the same in both. Escapes are followed, so
+// "\\Z" (a backslash, then Z) stays as it is.
 func rubyRegexp(s string) string {
-	s = strings.ReplaceAll(s, `\A`, `^`)
-	s = strings.ReplaceAll(s, `\z`, `$`)
-	return s
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'Z':
+			b.WriteString(`(?:\n?\z)`)
+		case '/':
+			b.WriteByte('/')
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
 }

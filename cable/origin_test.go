@@ -108,3 +108,41 @@ func ExampleRailsOrigins() {
 	// https://eu.app.example true
 	// https://evil.example false
 }
+
+// Ruby's regexp flags i and m, \Z, \/ and an escaped backslash before A
+// are read as Ruby reads them; what Go cannot honour is an error, never a
+// pattern that silently matches nothing.
+func TestParseOriginsRubySyntax(t *testing.T) {
+	tests := []struct {
+		entry   string
+		origin  string
+		match   bool
+		wantErr bool
+	}{
+		{`/\Ahttps:\/\/app\.example\z/i`, "HTTPS://APP.EXAMPLE", true, false},
+		{`/\Ahttps:\/\/app\.example\z/`, "HTTPS://APP.EXAMPLE", false, false},
+		{`/\Ahttps:\/\/a{1,3}\.example\Z/`, "https://aa.example", true, false},
+		{`/x\\Ay/`, `x\Ay`, true, false},
+		{`/x\\Ay/`, "xy", false, false},
+		{`/app/m`, "https://app.example", true, false},
+		{`/app/x`, "", false, true},
+		{`/app/o`, "", false, true},
+		{`/app`, "", false, true},
+		{`/(/`, "", false, true},
+	}
+	for _, tt := range tests {
+		o, err := cable.ParseOrigins([]string{tt.entry})
+		if (err != nil) != tt.wantErr {
+			t.Errorf("ParseOrigins(%q) error = %v; want error %v", tt.entry, err, tt.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		r := httptest.NewRequest("GET", "http://cable.example/cable", nil)
+		r.Header.Set("Origin", tt.origin)
+		if got := o.Check(r); got != tt.match {
+			t.Errorf("ParseOrigins(%q).Check(Origin %q) = %v; want %v", tt.entry, tt.origin, got, tt.match)
+		}
+	}
+}

@@ -63,7 +63,10 @@
 // each identified connection. At info: the refusal of a request that
 // carried no Cookie header at all, which is what a cable served from
 // another host than the app receives unless the app sets its cookies for
-// the parent domain. Values and secrets are never logged.
+// the parent domain. Cookie values and secrets are never logged; the debug
+// line of an identified connection holds its identifiers as Rails renders
+// them (a GlobalID param, or the value's to_s), as Rails' own
+// "Registered connection" line does.
 //
 // # Concurrency
 //

@@ -280,7 +280,9 @@ func (q *request) getSession() (map[string]any, error) {
 		q.sessionRead = true
 		c := q.id.cfg
 		var v any
-		v, q.sessionErr = c.Cookies.Read(auth.JarEncrypted, q.r.Header.Get("Cookie"), c.SessionKey)
+		// Every Cookie header line, joined as the cookie jars read them
+		// (an HTTP/2 client may send one line per cookie).
+		v, q.sessionErr = c.Cookies.Read(auth.JarEncrypted, strings.Join(q.r.Header.Values("Cookie"), "; "), c.SessionKey)
 		if q.sessionErr == nil {
 			var ok bool
 			if q.session, ok = v.(map[string]any); !ok {
@@ -374,8 +376,10 @@ type compositeID []string
 // render digs rule.Path out of v and renders it as Rails renders an
 // identifier: to_gid_param for a model, to_s otherwise
 // (actioncable/lib/action_cable/connection/identification.rb). An empty
-// value gives nothing; a value no identifier can have (a hash, an array)
-// is an error that refuses the connection, since it shows a wrong rule.
+// value gives nothing; a value no identifier can have (a hash, an array,
+// true or false, a float: no record has such an id, so the
+// User.find_by(id:) a Rails connection does would find none) is an error
+// that refuses the connection, since it shows a wrong rule.
 func render(v any, rule Rule, model, app string) (string, error) {
 	fail := func(detail string) error {
 		return &auth.DecodeError{Jar: "identifier", Name: rule.Name, Reason: auth.ReasonDeserializeFailed, Detail: detail}

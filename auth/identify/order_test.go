@@ -174,6 +174,14 @@ func TestOrderWarden(t *testing.T) {
 	if err != nil || got["current_user"] != want {
 		t.Fatalf("Authenticate = %v, %v; want %q", got, err, want)
 	}
+	// The session cookie on a second Cookie header line (HTTP/2 clients
+	// may send one per cookie) is read as the cookie jars read it.
+	r = httptest.NewRequest("GET", "/cable", nil)
+	r.Header.Add("Cookie", "other=1")
+	r.Header.Add("Cookie", session.Header)
+	if got, err := a.Authenticate(r.Context(), r); err != nil || got["current_user"] != want {
+		t.Errorf("session on a second Cookie line: Authenticate = %v, %v; want %q", got, err, want)
+	}
 	if m := a.Models(); len(m) != 1 || m[0] != "User" {
 		t.Errorf("Models() = %q; want [User]", m)
 	}

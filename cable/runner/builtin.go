@@ -74,11 +74,14 @@ func (c *builtinConfig) names(shared bool) ([]string, error) {
 	return out, nil
 }
 
-// install registers the chosen built-in channels on srv.
-// A channel the program registers itself (in taken) replaces the built-in
-// of the same name.
-func (c *builtinConfig) install(srv *cable.Server, shared bool, taken map[string]func() cable.Channel, logger *slog.Logger) error {
-	names, err := c.names(shared)
+// install registers the chosen built-in channels on srv. shared tells
+// whether the pub/sub is shared with other processes. own holds the
+// program's own channels (runner.Options.Channels): when it has any, the
+// built-ins are off unless --channels names them, since they authorize
+// nothing and use stream names the program's channels may use too; and
+// a built-in of the same name as one of them is never served.
+func (c *builtinConfig) install(srv *cable.Server, shared bool, own map[string]func() cable.Channel, logger *slog.Logger) error {
+	names, err := c.names(shared || len(own) > 0)
 	if err != nil {
 		return err
 	}
@@ -87,7 +90,7 @@ func (c *builtinConfig) install(srv *cable.Server, shared bool, taken map[string
 		if !slices.Contains(names, b.flag) {
 			continue
 		}
-		if _, ok := taken[b.name]; ok {
+		if _, ok := own[b.name]; ok {
 			logger.Info("gocable: built-in channel replaced by the program's own", "channel", b.name)
 			continue
 		}
@@ -100,8 +103,19 @@ func (c *builtinConfig) install(srv *cable.Server, shared bool, taken map[string
 	switch {
 	case len(served) > 0:
 		logger.Info("gocable: built-in channels", "channels", strings.Join(served, ","))
-	case shared && !c.set:
+	case c.set:
+	case len(own) > 0:
+		logger.Info("gocable: built-in channels off: the program serves channels of its own; enable them with --channels")
+	case shared:
 		logger.Info("gocable: built-in channels off: the pub/sub is shared with other processes; enable them with --channels")
+	}
+	if len(own) > 0 {
+		names := make([]string, 0, len(own))
+		for name := range own {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		logger.Info("gocable: the program's channels", "channels", strings.Join(names, ","))
 	}
 	return nil
 }

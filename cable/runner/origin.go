@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/gocable/gocable/cable"
@@ -20,7 +21,7 @@ func (c *config) checkOrigin(logger *slog.Logger) (func(*http.Request) bool, err
 	if c.disableForgery {
 		return func(*http.Request) bool { return true }, nil
 	}
-	origins, err := cable.ParseOrigins(strings.Split(c.origins, ","))
+	origins, err := cable.ParseOrigins(splitOrigins(c.origins))
 	if err != nil {
 		return nil, fmt.Errorf("--allowed-origins: %w", err)
 	}
@@ -33,4 +34,25 @@ func (c *config) checkOrigin(logger *slog.Logger) (func(*http.Request) bool, err
 			"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		return false
 	}, nil
+}
+
+// closedPattern matches the end of a /regexp/ entry: a slash and flags.
+var closedPattern = regexp.MustCompile(`./[a-z]*$`)
+
+// splitOrigins splits --allowed-origins at commas, except inside a
+// /regexp/, which may hold one (/\Ahttps:\/\/a{1,3}\.example\z/): pieces
+// are joined back until the pattern's closing slash.
+func splitOrigins(s string) []string {
+	var out []string
+	for _, piece := range strings.Split(s, ",") {
+		if n := len(out); n > 0 {
+			last := strings.TrimSpace(out[n-1])
+			if strings.HasPrefix(last, "/") && !closedPattern.MatchString(last) {
+				out[n-1] += "," + piece
+				continue
+			}
+		}
+		out = append(out, piece)
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -102,5 +103,23 @@ func TestOriginFlags(t *testing.T) {
 				t.Errorf("log names %s for %s: %v; want %v\n%s", hint, origin, got, tt.wantLog, log)
 			}
 		})
+	}
+}
+
+// A comma inside a /regexp/ of --allowed-origins does not split it.
+func TestSplitOrigins(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"https://a.example,https://b.example", []string{"https://a.example", "https://b.example"}},
+		{`/a{1,3}\.example/,https://b.example`, []string{`/a{1,3}\.example/`, "https://b.example"}},
+		{`https://b.example, /a{1,3}/i`, []string{"https://b.example", " /a{1,3}/i"}},
+		{"", []string{""}},
+	}
+	for _, tt := range tests {
+		if got := splitOrigins(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("splitOrigins(%q) = %q; want %q", tt.in, got, tt.want)
+		}
 	}
 }

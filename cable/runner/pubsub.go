@@ -12,12 +12,16 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gocable/gocable/cable"
 	"github.com/gocable/gocable/cable/railsconfig"
 	"github.com/gocable/gocable/cable/redispubsub"
 	"github.com/redis/go-redis/v9"
 )
+
+// setRedisLogger sets go-redis' process-wide logger once.
+var setRedisLogger sync.Once
 
 // pubsubConfig holds the pub/sub flags of gocable. Each setting comes from
 // its flag when the flag is given on the command line, else from cable.yml
@@ -87,7 +91,10 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
 	}
-	redis.SetLogger(redisLogger{logger})
+	// go-redis' logger is one per process: the first Run's logger keeps it
+	// (a second Run in the same process, as in tests, logs its dial
+	// failures there too).
+	setRedisLogger.Do(func() { redis.SetLogger(redisLogger{logger}) })
 	client := opts.newClient()
 	r := redispubsub.New(client, redispubsub.Config{ChannelPrefix: s.ChannelPrefix, Logger: logger})
 	prefix := "(none)" // an empty prefix shows as ""

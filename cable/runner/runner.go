@@ -26,20 +26,39 @@ import (
 // gocable exactly as the gocable command does.
 type Options struct {
 	// Channels are the program's own channels, by the Ruby class name
-	// a client's identifier names in its "channel" key. They are served
-	// beside the built-in ones that --channels picks; a built-in of the
-	// same name is left out, so a port of the app's ChatChannel replaces
-	// ours.
+	// a client's identifier names in its "channel" key. When a program
+	// has channels of its own, the built-in ones (ChatChannel,
+	// BenchmarkChannel: they authorize nothing) are served only if
+	// --channels names them, and one of the same name is never served:
+	// a port of the app's ChatChannel replaces ours.
 	Channels map[string]func() cable.Channel
 
 	// Authenticator, if not nil, identifies connections instead of the
-	// --identify flags (which are then refused).
+	// --identify flags (which are then refused). To check what the
+	// cookies say against the app's database instead, keep --identify and
+	// wrap App.Identified in Setup.
 	Authenticator cable.Authenticator
 
+	// Flags, if not nil, adds the program's own flags to gocable's
+	// before the command line is parsed (a database URL, say); their
+	// values are set when Setup runs.
+	Flags func(fs *flag.FlagSet)
+
 	// Setup, if not nil, runs once the server and its routes are built
-	// and before it listens: it may add routes to app.Mux, read
-	// app.Server or keep app.Logger. An error stops the program.
+	// and before it listens: it may add routes to app.Mux, keep
+	// app.Logger, open what the channels need, and replace
+	// app.Server.Authenticator (for example with one that wraps
+	// app.Identified). Channels belong in Channels: Server.Handle panics
+	// on a name that is already registered, and the built-in and Turbo
+	// channels are registered before Setup. An error stops the program
+	// before it listens.
 	Setup func(ctx context.Context, app *App) error
+
+	// Stop, if not nil, runs during the graceful shutdown, after every
+	// connection has ended (so no channel uses what it closes), with the
+	// rest of --shutdown-timeout as its deadline. It runs whenever Setup
+	// returned nil.
+	Stop func(ctx context.Context) error
 }
 
 // App is the server the runner built, as Options.Setup sees it.
@@ -50,6 +69,11 @@ type App struct {
 	Mux *http.ServeMux
 	// Logger is the logger --log-level and --log-format describe.
 	Logger *slog.Logger
+	// Identified is the Authenticator the --identify flags built, nil
+	// when none is given: what the cookies say, before the app's own
+	// checks (Rails' User.find_by(id: cookies.encrypted[:user_id]) ||
+	// reject_unauthorized_connection is Identified, then a lookup).
+	Identified cable.Authenticator
 }
 
 // Main runs the program as gocable does and never returns: it reads
@@ -102,8 +126,11 @@ type config struct {
 	metricsPath     string
 }
 
+// envString is the value of the environment variable name, or def when it
+// is unset or empty (GOCABLE_ADDR= in a compose file means the default, as
+// checkEnv reads it).
 func envString(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
+	if v := os.Getenv(name); v != "" {
 		return v
 	}
 	return def
@@ -272,6 +299,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	fs.SetOutput(logOut)
 	var all configs
 	all.register(fs)
+	if opts.Flags != nil {
+		opts.Flags(fs)
+	}
 	cfg, ac, pc, tc, bc, dc, chc := &all.cfg, &all.ac, &all.pc, &all.tc, &all.bc, &all.dc, &all.chc
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -293,13 +323,18 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if err != nil {
 		return err
 	}
-	authn := opts.Authenticator
-	if authn == nil {
-		if authn, err = ac.authenticator(logger); err != nil {
+	var identified cable.Authenticator
+	if opts.Authenticator != nil && ac.configured() {
+		return errors.New("--identify: this program identifies connections itself")
+	}
+	if opts.Authenticator == nil {
+		if identified, err = ac.authenticator(logger); err != nil {
 			return err
 		}
-	} else if ac.configured() {
-		return errors.New("--identify: this program identifies connections itself")
+	}
+	authn := opts.Authenticator
+	if authn == nil {
+		authn = identified
 	}
 	ps, psState, closePS, err := pc.pubsub(logger)
 	if err != nil {
@@ -353,14 +388,20 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	}
 
 	if opts.Setup != nil {
-		if err := opts.Setup(ctx, &App{Server: srv, Mux: mux, Logger: logger}); err != nil {
+		if err := opts.Setup(ctx, &App{Server: srv, Mux: mux, Logger: logger, Identified: identified}); err != nil {
 			return err
 		}
+	}
+	stop := func(ctx context.Context) error {
+		if opts.Stop == nil {
+			return nil
+		}
+		return opts.Stop(ctx)
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return err
+		return errors.Join(err, stop(ctx))
 	}
 	// IdleTimeout closes kept-alive HTTP connections that send nothing
 	// (ReadHeaderTimeout only covers a connection's first request);
@@ -374,9 +415,13 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
 
+	var serveErr error
 	select {
-	case err := <-served:
-		return err
+	case serveErr = <-served:
+		// The listener failed: connections already upgraded are still
+		// served, and are shut down as on a signal.
+		logger.Error("gocable: serving failed; shutting down", "err", serveErr)
+		served <- serveErr
 	case <-ctx.Done():
 	}
 	logger.Info("gocable shutting down")
@@ -392,6 +437,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	cerr := srv.Shutdown(sctx)
 	herr := <-herrc
 	<-served
+	serr := stop(sctx)
 	logger.Info("gocable stopped")
-	return errors.Join(herr, cerr)
+	return errors.Join(serveErr, herr, cerr, serr)
 }

@@ -73,7 +73,7 @@ func (c *RoomChannel) Perform(ctx context.Context, s *cable.Subscription, action
 	case "delete":
 		id := d.Get("id").Int()
 		if m := c.room.Message(id); m == nil || m.UserID != c.user {
-			return s.Transmit(ctx, map[string]any{"error": "not_yours", "id": id})
+			return s.Transmit(ctx, map[string]any{"error": "not_yours", "id": d.Get("id").Raw()})
 		}
 		c.room.Delete(id)
 		return s.BroadcastTo(ctx, map[string]any{"deleted": id}, c.gid)
@@ -141,7 +141,7 @@ type Room struct {
 // Message is a message of a room, as the app's as_json renders it.
 type Message struct {
 	ID     int64  `json:"id"`
-	UserID int64  `json:"user"`
+	UserID int64  `json:"user_id"`
 	Body   string `json:"body"`
 }
 

@@ -106,7 +106,7 @@ func TestRoomChannel(t *testing.T) {
 
 	alice.send("message", "1", map[string]any{"action": "speak", "body": "hi"})
 	m := alice.message()
-	if m["body"] != "hi" || m["user"] != 42.0 {
+	if m["body"] != "hi" || m["user_id"] != 42.0 {
 		t.Fatalf("alice got %v; want her message, by user 42", m)
 	}
 	if got := bob.message(); got["id"] != m["id"] {

@@ -74,7 +74,7 @@ test("only members join a room; messages reach the room; only the author deletes
     [a1, b1].map((s) => s.events.waitFor((e) => received(e) && e.data.body === "hello room 1", { timeout: 5000, what: "alice's message" })),
   );
   assert.deepEqual(ma.data, mb.data);
-  assert.equal(ma.data.user, 42, "the author is the connection's user, from the Rails cookie");
+  assert.equal(ma.data.user_id, 42, "the author is the connection's user, from the Rails cookie");
   const id = ma.data.id;
   assert.ok(Number.isInteger(id), `message id ${id}`);
 
