@@ -1,13 +1,22 @@
 package runner
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gocable/gocable/cable"
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 )
 
 // stoppableRedis starts a redis-server of the test's own, whose process
@@ -122,6 +131,122 @@ func TestReadinessHungRedis(t *testing.T) {
 			close(stop)
 			if bad := <-liveDone; len(bad) > 0 {
 				t.Errorf("/health/live answered %v while Redis hung; want 200 throughout", slices.Compact(bad))
+			}
+		})
+	}
+}
+
+// With Redis, the canary travels on "<channel_prefix>:_gocable_canary/<node>",
+// a channel of this node's own that no Rails app subscribes to, with a
+// payload that is not JSON; a client whose channel streams from that very
+// stream is sent none of it, and the round trip shows in the metrics.
+func TestCanaryThroughRedis(t *testing.T) {
+	url, _ := stoppableRedis(t)
+	streamChannel := cable.ChannelFunc(func(ctx context.Context, s *cable.Subscription) error {
+		return s.StreamFrom(ctx, s.Param("stream").String())
+	})
+	t.Setenv("GOCABLE_HEALTH_INTERVAL", "50ms") // the flag's variable
+	addr := startWith(t, Options{Channels: map[string]func() cable.Channel{"StreamChannel": func() cable.Channel { return streamChannel }}},
+		"--redis-url", url, "--channel-prefix", "app_test")
+
+	opt, _ := redis.ParseURL(url)
+	raw := redis.NewClient(opt)
+	defer raw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub := raw.PSubscribe(ctx, "app_test:_gocable_canary/*")
+	defer sub.Close()
+	msg, err := sub.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatalf("no canary message on app_test:_gocable_canary/*: %v", err)
+	}
+	if !strings.HasPrefix(msg.Payload, "gocable canary ") || json.Valid([]byte(msg.Payload)) {
+		t.Errorf("canary payload %q; want \"gocable canary <n>\", not JSON", msg.Payload)
+	}
+	stream := strings.TrimPrefix(msg.Channel, "app_test:")
+
+	id := `{"channel":"StreamChannel","stream":` + strconv.Quote(stream) + `}`
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/cable", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"command":"subscribe","identifier":`+strconv.Quote(id)+`}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Ten probes pass while the client is subscribed, then a real
+	// broadcast, which must be the first message the client gets.
+	var probes int
+	for probes < 10 {
+		if _, err := sub.ReceiveMessage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		probes++
+	}
+	if err := raw.Publish(ctx, msg.Channel, `"after"`).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []string
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		f := string(b)
+		if strings.Contains(f, `"type":"ping"`) {
+			continue
+		}
+		got = append(got, f)
+		if strings.Contains(f, `"message"`) {
+			break
+		}
+	}
+	want := []string{`{"type":"welcome"}`, `{"identifier":` + strconv.Quote(id) + `,"type":"confirm_subscription"}`, `{"identifier":` + strconv.Quote(id) + `,"message":"after"}`}
+	if !slices.Equal(got, want) {
+		t.Errorf("client frames %q; want %q", got, want)
+	}
+
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`(?m)^gocable_canary_round_trip_seconds (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("metrics lack gocable_canary_round_trip_seconds:\n%s", body)
+	}
+	if rtt, _ := strconv.ParseFloat(string(m[1]), 64); rtt <= 0 || rtt > 1 {
+		t.Errorf("gocable_canary_round_trip_seconds %g; want in (0, 1]", rtt)
+	} else {
+		t.Logf("canary round trip through redis-server: %.3fms", rtt*1000)
+	}
+}
+
+// The health flags refuse what makes no sense, from the command line or
+// from their environment variables.
+func TestHealthFlagsRejected(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{nil, []string{"--health-interval", "0s"}, "--health-interval 0s: must be positive"},
+		{nil, []string{"--health-timeout", "-1s"}, "--health-timeout -1s: must be positive"},
+		{map[string]string{"GOCABLE_HEALTH_TIMEOUT": "2"}, nil, "GOCABLE_HEALTH_TIMEOUT (for --health-timeout): invalid value: want a duration"},
+		{map[string]string{"GOCABLE_HEALTH_INTERVAL": "fast"}, nil, "GOCABLE_HEALTH_INTERVAL (for --health-interval)"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // if it starts after all, it stops at once
+			ready := make(chan string, 1)
+			err := run(ctx, append([]string{"--addr", "127.0.0.1:0"}, tc.args...), io.Discard, ready)
+			if len(ready) > 0 || err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("run = %v (started: %v); want an error with %q", err, len(ready) > 0, tc.want)
 			}
 		})
 	}
