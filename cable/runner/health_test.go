@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"regexp"
@@ -69,18 +70,20 @@ func waitStatus(t *testing.T, url string, want int, limit time.Duration) time.Du
 // A Redis that hangs (SIGSTOP: the TCP connections stay open and nothing
 // answers) turns readiness red within the health bound: by default
 // --health-interval 500ms plus --health-timeout 2s, so at most 2.5s after
-// the freeze, asserted with a margin for a loaded machine. (Before the
+// the freeze (between 2s and 2.5s, depending on when the freeze falls
+// between two probes), asserted with a margin for a loaded machine. (Before the
 // canary, /health stayed 200 until the pub/sub's keepalive gave up on
 // its PING, 6.5s.) Liveness stays 200 throughout. After SIGCONT,
 // readiness turns green again.
 func TestReadinessHungRedis(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		args  []string
-		bound time.Duration // the configured bound: interval + timeout
+		name     string
+		args     []string
+		interval time.Duration
+		bound    time.Duration // the configured bound: interval + timeout
 	}{
-		{"defaults", nil, 2500 * time.Millisecond},
-		{"configured", []string{"--health-interval", "200ms", "--health-timeout", "500ms"}, 700 * time.Millisecond},
+		{"defaults", nil, 500 * time.Millisecond, 2500 * time.Millisecond},
+		{"configured", []string{"--health-interval", "200ms", "--health-timeout", "500ms"}, 200 * time.Millisecond, 700 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, proc := stoppableRedis(t)
@@ -108,6 +111,8 @@ func TestReadinessHungRedis(t *testing.T) {
 				}
 			}()
 
+			// Freeze at a random moment between two probes.
+			time.Sleep(rand.N(tc.interval))
 			if err := proc.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
