@@ -293,6 +293,7 @@ func (st *hubStream) takeExclusion(payload []byte) *Conn {
 // Enqueueing never blocks: a subscriber whose queue is full is disconnected.
 func (st *hubStream) deliver(payload []byte) {
 	st.hub.stats.broadcasts.Add(1)
+	st.hub.stats.lastBroadcast.Store(time.Now().UnixNano())
 	msg, err := normalizeJSON(payload)
 	if err != nil {
 		// Rails' default stream handler fails to decode it and drops it

@@ -758,11 +758,16 @@ func TestStats(t *testing.T) {
 	a.send(`not json`)
 	a.send(messageFrame(echoID, `{"action":"secret"}`))
 	a.expectNothing() // one more command (the sync subscribe) and its confirmation
+	if last := ts.Stats().LastBroadcast; !last.IsZero() {
+		t.Errorf("Stats().LastBroadcast = %v before any broadcast; want the zero time", last)
+	}
+	sent := time.Now()
 	if err := ts.Broadcast(context.Background(), "echo", "x"); err != nil {
 		t.Fatal(err)
 	}
 	a.expect(dataFrame(echoID, `"x"`))
 	b.expect(dataFrame(echoID, `"x"`))
+	received := time.Now()
 	base := ts.URL
 	ts.URL = base + "?reject=1"
 	r := ts.dial(t, nil)
@@ -776,6 +781,10 @@ func TestStats(t *testing.T) {
 		// welcome, confirm and the broadcast to each; the sync confirmation to a
 		FramesTotal: 7,
 	}
+	if got.LastBroadcast.Before(sent) || got.LastBroadcast.After(received) {
+		t.Errorf("Stats().LastBroadcast = %v; want between %v and %v", got.LastBroadcast, sent, received)
+	}
+	want.LastBroadcast = got.LastBroadcast
 	if got != want {
 		t.Errorf("Stats() = %+v\nwant      %+v", got, want)
 	}

@@ -1,6 +1,9 @@
 package cable
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Stats is a snapshot of a Server's counters, for health checks and
 // metrics. Totals count since the Server started.
@@ -14,11 +17,15 @@ type Stats struct {
 	ProtocolErrorsTotal uint64 // client commands that could not be carried out (logged)
 	BroadcastsTotal     uint64 // messages received from the PubSub for a local stream
 	FramesTotal         uint64 // frames written to clients (pings included)
+	// LastBroadcast is when the last message for a local stream came
+	// from the PubSub; the zero time if none has yet.
+	LastBroadcast time.Time
 }
 
 // counters are the Server's Stats totals.
 type counters struct {
 	conns, unauthorized, slow, commands, protocolErrors, broadcasts, frames atomic.Uint64
+	lastBroadcast                                                           atomic.Int64 // UnixNano; 0: none
 }
 
 // Stats returns the server's counters.
@@ -30,6 +37,10 @@ func (s *Server) Stats() Stats {
 	s.hub.mu.Lock()
 	streams := len(s.hub.streams)
 	s.hub.mu.Unlock()
+	var last time.Time
+	if ns := s.stats.lastBroadcast.Load(); ns != 0 {
+		last = time.Unix(0, ns)
+	}
 	return Stats{
 		Connections:         conns,
 		Streams:             streams,
@@ -40,5 +51,6 @@ func (s *Server) Stats() Stats {
 		ProtocolErrorsTotal: s.stats.protocolErrors.Load(),
 		BroadcastsTotal:     s.stats.broadcasts.Load(),
 		FramesTotal:         s.stats.frames.Load(),
+		LastBroadcast:       last,
 	}
 }

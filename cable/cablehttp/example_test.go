@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/gocable/gocable/cable"
 	"github.com/gocable/gocable/cable/cablehttp"
@@ -85,4 +86,29 @@ func ExampleMetrics() {
 	// # HELP gocable_pubsub_up 1 if the pub/sub is reachable.
 	// # TYPE gocable_pubsub_up gauge
 	// gocable_pubsub_up 1
+}
+
+func ExampleCanary() {
+	ps := &cable.MemoryPubSub{}
+	srv := &cable.Server{PubSub: ps}
+	defer srv.Shutdown(context.Background())
+
+	// The canary's goroutine is the program's: it ends when ctx is
+	// cancelled, and the program waits for it.
+	canary := &cablehttp.Canary{PubSub: ps, Interval: 10 * time.Millisecond}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- canary.Run(ctx) }()
+	defer func() { stop(); <-done }()
+
+	health := cablehttp.Health{Server: srv, Canary: canary}
+	// mux.Handle("/health/ready", health.Ready())
+	for canary.Status().RoundTrip == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	rec := httptest.NewRecorder()
+	health.Ready().ServeHTTP(rec, httptest.NewRequest("GET", "/health/ready", nil))
+	fmt.Println(rec.Code, canary.Status().OK)
+	// Output:
+	// 200 true
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"time"
 
 	"github.com/gocable/gocable/cable"
 )
@@ -23,8 +24,13 @@ type metric struct {
 // gocable_unauthorized_total, gocable_slow_clients_total,
 // gocable_commands_total, gocable_protocol_errors_total,
 // gocable_broadcasts_total and gocable_frames_total, plus
-// gocable_pubsub_up (1 while the pub/sub is "ok" or "memory", else 0) and
-// gocable_goroutines (of the process).
+// gocable_pubsub_up (1 while the pub/sub is "ok" or "memory", else 0),
+// gocable_goroutines (of the process) and
+// gocable_last_broadcast_received_timestamp_seconds (Unix time of
+// Stats.LastBroadcast, 0 before the first). With a Canary it adds
+// gocable_canary_up (1 while its Status is OK),
+// gocable_canary_round_trip_seconds (the last probe's round trip, 0 before
+// the first) and gocable_canary_failures_total (times it started failing).
 //
 // The zero value serves every counter as 0 and gocable_pubsub_up as 1.
 type Metrics struct {
@@ -34,6 +40,8 @@ type Metrics struct {
 	// PubSubState returns the pub/sub's state (see the package doc).
 	// Nil means "memory".
 	PubSubState func() string
+	// Canary, if not nil, adds the canary's samples. Nil leaves them out.
+	Canary *Canary
 }
 
 var _ http.Handler = Metrics{}
@@ -60,9 +68,30 @@ func (m Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		{"gocable_broadcasts_total", "counter", "Messages received from the pub/sub for a local stream.", float64(st.BroadcastsTotal)},
 		{"gocable_frames_total", "counter", "Frames written to clients.", float64(st.FramesTotal)},
 		{"gocable_goroutines", "gauge", "Goroutines in the process.", float64(runtime.NumGoroutine())},
+		{"gocable_last_broadcast_received_timestamp_seconds", "gauge", "Unix time of the last message received from the pub/sub for a local stream; 0 if none.", unixSeconds(st.LastBroadcast)},
+	}
+	if m.Canary != nil {
+		cs := m.Canary.Status()
+		up := 0.0
+		if cs.OK {
+			up = 1
+		}
+		ms = append(ms,
+			metric{"gocable_canary_up", "gauge", "1 if the canary's probes come back through the pub/sub in time.", up},
+			metric{"gocable_canary_round_trip_seconds", "gauge", "Round trip of the last canary probe through the pub/sub.", cs.RoundTrip.Seconds()},
+			metric{"gocable_canary_failures_total", "counter", "Times the canary started failing.", float64(cs.Failures)},
+		)
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	writeMetrics(w, ms)
+}
+
+// unixSeconds returns t as Unix seconds, and the zero time as 0.
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 // writeMetrics writes ms with their HELP and TYPE lines. Write errors are

@@ -97,6 +97,8 @@ func TestMetricsStats(t *testing.T) {
 		{"gocable_broadcasts_total", "counter", "Messages received from the pub/sub for a local stream.", field(func(s cable.Stats) float64 { return float64(s.BroadcastsTotal) })},
 		{"gocable_frames_total", "counter", "Frames written to clients.", field(func(s cable.Stats) float64 { return float64(s.FramesTotal) })},
 		{"gocable_goroutines", "gauge", "Goroutines in the process.", [2]float64{1, 1e6}},
+		{"gocable_last_broadcast_received_timestamp_seconds", "gauge", "Unix time of the last message received from the pub/sub for a local stream; 0 if none.",
+			field(func(s cable.Stats) float64 { return float64(s.LastBroadcast.UnixNano()) / 1e9 })},
 	}
 	if len(order) != len(tests) {
 		t.Errorf("metrics %v; want %d", order, len(tests))

@@ -400,7 +400,7 @@ func testRedisURL(t *testing.T) string {
 		t.Fatalf("redis-server not found in PATH (%v): install it (apt-get install -y redis-server), or set REDIS_URL", err)
 	}
 	for attempt := 1; ; attempt++ {
-		url, taken := startTestRedis(t)
+		url, _, taken := startTestRedis(t)
 		if !taken {
 			return url
 		}
@@ -411,8 +411,8 @@ func testRedisURL(t *testing.T) string {
 }
 
 // startTestRedis starts one redis-server; taken reports that its port was
-// already in use.
-func startTestRedis(t *testing.T) (url string, taken bool) {
+// already in use. proc is the server's process, for tests that signal it.
+func startTestRedis(t *testing.T) (url string, proc *os.Process, taken bool) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -438,13 +438,13 @@ func startTestRedis(t *testing.T) (url string, taken bool) {
 		select {
 		case <-exited:
 			if strings.Contains(out.String(), "in use") {
-				return "", true
+				return "", nil, true
 			}
 			t.Fatalf("redis-server on port %s exited at start:\n%s", port, out)
 		default:
 		}
 		if info, err := c.Info(context.Background(), "server").Result(); err == nil && strings.Contains(info, want) {
-			return url, false
+			return url, cmd.Process, false
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("redis-server on port %s did not start:\n%s", port, out)

@@ -123,6 +123,8 @@ type config struct {
 	sendQueue       int
 	shutdownTimeout time.Duration
 	healthPath      string
+	healthInterval  time.Duration
+	healthTimeout   time.Duration
 	metricsPath     string
 }
 
@@ -181,6 +183,10 @@ func (c *config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.sendQueue, "send-queue", int(envInt("GOCABLE_SEND_QUEUE", 1024)), "frames queued for one client before it is disconnected as too slow (env GOCABLE_SEND_QUEUE)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", envDuration("GOCABLE_SHUTDOWN_TIMEOUT", 10*time.Second), "how long a graceful shutdown may take (env GOCABLE_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.healthPath, "health-path", envString("GOCABLE_HEALTH_PATH", "/health"), "health check path, empty to disable (env GOCABLE_HEALTH_PATH)")
+	fs.DurationVar(&c.healthInterval, "health-interval", envDuration("GOCABLE_HEALTH_INTERVAL", 500*time.Millisecond),
+		"how often a canary message is published through the pub/sub to this node itself (env GOCABLE_HEALTH_INTERVAL)")
+	fs.DurationVar(&c.healthTimeout, "health-timeout", envDuration("GOCABLE_HEALTH_TIMEOUT", 2*time.Second),
+		"how late the canary may come back before readiness fails; a hung pub/sub is caught within interval + timeout (env GOCABLE_HEALTH_TIMEOUT)")
 	fs.StringVar(&c.metricsPath, "metrics-path", envString("GOCABLE_METRICS_PATH", "/metrics"), "Prometheus metrics path, empty to disable (env GOCABLE_METRICS_PATH)")
 }
 
@@ -280,6 +286,10 @@ func (c *config) check() error {
 		return fmt.Errorf("--path %q: must start with /", c.path)
 	case c.healthPath != "" && !strings.HasPrefix(c.healthPath, "/"):
 		return fmt.Errorf("--health-path %q: must start with / (or be empty to disable it)", c.healthPath)
+	case c.healthInterval <= 0:
+		return fmt.Errorf("--health-interval %v: must be positive", c.healthInterval)
+	case c.healthTimeout <= 0:
+		return fmt.Errorf("--health-timeout %v: must be positive", c.healthTimeout)
 	case c.metricsPath != "" && !strings.HasPrefix(c.metricsPath, "/"):
 		return fmt.Errorf("--metrics-path %q: must start with / (or be empty to disable it)", c.metricsPath)
 	}
@@ -344,8 +354,15 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		defer closePS()
 	}
 
+	// The canary needs the pub/sub the server uses; without Redis that is
+	// an in-process one, made here rather than by the Server. ps stays
+	// nil then, for chc.install.
+	serverPS := ps
+	if serverPS == nil {
+		serverPS = &cable.MemoryPubSub{}
+	}
 	srv := &cable.Server{
-		PubSub:         ps,
+		PubSub:         serverPS,
 		Authenticator:  authn,
 		CheckOrigin:    checkOrigin,
 		MaxMessageSize: cfg.maxMessage,
@@ -374,14 +391,34 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if err := dc.install(mux, srv, cfg.path, logger); err != nil {
 		return err
 	}
+	// The canary runs from here until serve returns, after the cable
+	// server has shut down, so that /health keeps its meaning while
+	// clients are drained; the deferred stop runs before closePS.
+	canary := &cablehttp.Canary{PubSub: serverPS, Interval: cfg.healthInterval, Timeout: cfg.healthTimeout, Logger: logger}
+	canaryCtx, stopCanary := context.WithCancel(context.WithoutCancel(ctx))
+	canaryDone := make(chan struct{})
+	go func() { // owner: serve, whose deferred stop cancels it and waits for it
+		defer close(canaryDone)
+		if err := canary.Run(canaryCtx); err != nil {
+			logger.Error("gocable: canary", "err", err)
+		}
+	}()
+	defer func() { stopCanary(); <-canaryDone }()
 	if cfg.healthPath != "" {
-		health := cablehttp.Health{Server: srv, PubSubState: psState}
-		if err := handleRoute(mux, cfg.healthPath, health); err != nil {
-			return fmt.Errorf("--health-path: %w", err)
+		// Readiness fails as soon as shutdown starts (ctx is done).
+		health := cablehttp.Health{Server: srv, PubSubState: psState, Canary: canary, Draining: func() bool { return ctx.Err() != nil }}
+		routes := []struct {
+			path string
+			h    http.Handler
+		}{{cfg.healthPath, health}, {strings.TrimSuffix(cfg.healthPath, "/") + "/live", health.Live()}, {strings.TrimSuffix(cfg.healthPath, "/") + "/ready", health.Ready()}}
+		for _, r := range routes {
+			if err := handleRoute(mux, r.path, r.h); err != nil {
+				return fmt.Errorf("--health-path: %w", err)
+			}
 		}
 	}
 	if cfg.metricsPath != "" {
-		metrics := cablehttp.Metrics{Server: srv, PubSubState: psState}
+		metrics := cablehttp.Metrics{Server: srv, PubSubState: psState, Canary: canary}
 		if err := handleRoute(mux, cfg.metricsPath, metrics); err != nil {
 			return fmt.Errorf("--metrics-path: %w", err)
 		}
