@@ -19,8 +19,8 @@ var _ StatsSource = (*cable.Server)(nil)
 //	{"connections":3,"pubsub":"ok","status":"OK"}
 //
 // where pubsub is the word PubSubState returns and connections the open
-// client connections. The status is 200 while the pub/sub is "ok" or
-// "memory" and 503 otherwise: a node that lost Redis still serves its
+// client connections. The status is 200 while the pub/sub is "ok", "up"
+// or "memory" and 503 otherwise: a node that lost Redis still serves its
 // clients but misses every other node's broadcasts, so it should be taken
 // out of rotation. The status word in the body is http.StatusText of it.
 //
@@ -120,7 +120,9 @@ func pubsubState(state func() string) string {
 	return state()
 }
 
-// healthy reports whether a pub/sub state counts as reachable.
+// healthy reports whether a pub/sub state counts as reachable: "up" is
+// what redispubsub.State's String says, so its State().String can be
+// PubSubState as it is.
 func healthy(state string) bool {
-	return state == "ok" || state == "memory"
+	return state == "ok" || state == "up" || state == "memory"
 }

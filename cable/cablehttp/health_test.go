@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gocable/gocable/cable/cablehttp"
+	"github.com/gocable/gocable/cable/redispubsub"
 )
 
 // healthAnswer is the JSON the health endpoint writes.
@@ -36,6 +37,7 @@ func TestHealthPubSubState(t *testing.T) {
 		{"nil is memory", nil, http.StatusOK, "memory"},
 		{"memory", state("memory"), http.StatusOK, "memory"},
 		{"ok", state("ok"), http.StatusOK, "ok"},
+		{"redispubsub's up", state(redispubsub.StateUp.String()), http.StatusOK, "up"},
 		{"connecting", state("connecting"), http.StatusServiceUnavailable, "connecting"},
 		{"down", state("down"), http.StatusServiceUnavailable, "down"},
 		{"closed", state("closed"), http.StatusServiceUnavailable, "closed"},
