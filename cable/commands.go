@@ -64,19 +64,19 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		c.logErr(protocolError{command: "subscribe", identifier: id, err: err})
 		return
 	}
-	sub := &Subscription{conn: c, id: id, channel: channel, prefix: identifierPrefix(id)}
+	sub := &Subscription{conn: c, id: id, channel: channel}
 	newChannel := c.srv.channel(sub.channel)
 	if newChannel == nil {
 		// Rails only logs "Subscription class not found"; the official
 		// client would then resend the subscribe every 500 ms forever, so
 		// we reject it.
 		c.logErr(protocolError{command: "subscribe", identifier: id, err: fmt.Errorf("subscription class not found: %q", sub.channel)})
-		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		c.send(outFrame{data: typeFrame(sub.id, "reject_subscription")})
 		return
 	}
 	if c.safely(sub.channel+" constructor", func() { sub.ch = newChannel() }) || sub.ch == nil {
 		c.logErr(protocolError{command: "subscribe", identifier: id, err: errors.New("the channel constructor failed")})
-		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		c.send(outFrame{data: typeFrame(sub.id, "reject_subscription")})
 		return
 	}
 	if c.safely(sub.channel+"#subscribed", func() { err = sub.ch.Subscribed(ctx, sub) }) && err == nil {
@@ -91,7 +91,7 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		// reject_subscription).
 		sub.rejected = true
 		c.teardown(ctx, sub)
-		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		c.send(outFrame{data: typeFrame(sub.id, "reject_subscription")})
 		// Rails logs "<Channel> is transmitting the subscription
 		// rejection" (channel/base.rb); a refusal is worth info here.
 		c.logger.Info("cable: subscription rejected", "conn", c.connID, "channel", sub.channel, "identifier", id)
