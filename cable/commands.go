@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // The command handlers: what a decoded client command does, on the
@@ -57,6 +58,9 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		// Rails ignores a subscribe for an identifier it already has
 		// (connection/subscriptions.rb, add).
 		c.logger.Debug("cable: ignoring duplicate subscribe", "conn", c.connID, "identifier", id)
+		return
+	}
+	if !c.admitSubscription(id) {
 		return
 	}
 	channel, err := identifierChannel(id)
@@ -164,8 +168,9 @@ func (c *Conn) message(ctx context.Context, id string, data *string, dataErr err
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrUnknownAction):
-		c.srv.stats.protocolErrors.Add(1)
-		c.logger.Error(fmt.Sprintf("cable: unable to process %s#%s", sub.channel, action), "conn", c.connID, "identifier", id)
+		if c.countProtocolError() {
+			c.logError(fmt.Sprintf("cable: unable to process %s#%s", sub.channel, action), slog.String("conn", c.connID), slog.String("identifier", logIdentifier(id)))
+		}
 	default:
 		c.logErr(protocolError{command: "message", identifier: id, err: fmt.Errorf("%s#%s: %w", sub.channel, action, err)})
 	}
@@ -200,16 +205,68 @@ type protocolError struct {
 }
 
 // logErr logs e at error level, its fields as attributes, and counts it.
+// Past the connection's budget of protocol errors the connection is
+// closed; its lines are rate-limited (logError).
 func (c *Conn) logErr(e protocolError) {
-	c.srv.stats.protocolErrors.Add(1)
+	if !c.countProtocolError() {
+		return
+	}
 	attrs := make([]slog.Attr, 0, 4)
 	attrs = append(attrs, slog.String("conn", c.connID))
 	if e.command != "" {
 		attrs = append(attrs, slog.String("command", e.command))
 	}
 	if e.identifier != "" {
-		attrs = append(attrs, slog.String("identifier", e.identifier))
+		attrs = append(attrs, slog.String("identifier", logIdentifier(e.identifier)))
 	}
 	attrs = append(attrs, slog.Any("err", e.err))
-	c.logger.LogAttrs(context.Background(), slog.LevelError, "cable: could not execute command", attrs...)
+	c.logError("cable: could not execute command", attrs...)
+}
+
+// countProtocolError counts a command that could not be carried out. It
+// reports false, having closed the connection with Rails' invalid_request
+// disconnect, when the connection has spent its budget
+// (Server.MaxProtocolErrors a minute); Rails keeps such a connection open.
+func (c *Conn) countProtocolError() bool {
+	c.srv.stats.protocolErrors.Add(1)
+	if c.errorBudget.allow(time.Now()) {
+		return true
+	}
+	if !c.errorsSpent {
+		c.errorsSpent = true
+		c.srv.limitHit(limitProtocolErrors, "cable: closing a connection that sent too many commands that could not be carried out",
+			"conn", c.connID, "per_minute", c.errorBudget.burst)
+		c.closeWith(disconnectFrame(reasonInvalidRequest, false))
+	}
+	return false
+}
+
+// admitSubscription checks a subscribe against the connection's limits
+// (Server.MaxIdentifierBytes, Server.MaxSubscriptions). A refused one gets
+// reject_subscription, which the official client understands (it calls the
+// subscription's rejected callback and does not retry), and a warn line
+// naming the limit. Rails has neither limit.
+func (c *Conn) admitSubscription(id string) bool {
+	s := c.srv
+	if n := orDefault(s.MaxIdentifierBytes, defaultMaxIdentifierBytes); n > 0 && len(id) > n {
+		s.limitHit(limitIdentifierBytes, "cable: subscription rejected: identifier over the limit", "conn", c.connID,
+			"identifier", logIdentifier(id), "bytes", len(id), "max", n)
+		c.send(outFrame{data: typeFrame(id, "reject_subscription")})
+		return false
+	}
+	if n := orDefault(s.MaxSubscriptions, defaultMaxSubscriptions); n > 0 && len(c.subs.items) >= n {
+		s.limitHit(limitSubscriptions, "cable: subscription rejected: the connection has as many subscriptions as allowed", "conn", c.connID,
+			"identifier", logIdentifier(id), "max", n)
+		c.send(outFrame{data: typeFrame(id, "reject_subscription")})
+		return false
+	}
+	return true
+}
+
+// logIdentifier shortens an identifier for a log line.
+func logIdentifier(id string) string {
+	if len(id) <= 200 {
+		return id
+	}
+	return truncate([]byte(id[:201]))
 }
