@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -201,7 +200,7 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 				s.limitHit(limitClientPings, "cable: closing a connection that sent too many WebSocket pings", "conn", c.connID, "remote", ws.RemoteAddr())
 				msg := websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "Too many pings")
 				_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			case errors.Is(err, os.ErrDeadlineExceeded) && !c.isClosed():
+			case isTimeout(err) && !c.isClosed():
 				s.limitHit(limitPeerTimeout, "cable: closing a connection that sent nothing, not even a pong, within the peer timeout",
 					"conn", c.connID, "remote", ws.RemoteAddr(), "timeout", c.peerTimeout)
 			case errors.Is(err, websocket.ErrReadLimit):
@@ -474,7 +473,7 @@ func (c *Conn) writeLoop() {
 			c.queueBytes = 0
 			c.writing = false
 			c.mu.Unlock()
-			if !wasClosed && errors.Is(err, os.ErrDeadlineExceeded) {
+			if !wasClosed && isTimeout(err) {
 				// A client that does not take a frame within the write
 				// timeout is as slow as one whose queue is full.
 				c.srv.stats.slow.Add(1)

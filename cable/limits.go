@@ -317,3 +317,11 @@ func (s *Server) peerTimeout() time.Duration {
 	}
 	return max(orDefault(t, defaultPeerTimeout), 2*time.Duration(n)*s.pingInterval())
 }
+
+// isTimeout reports whether err is a deadline passing. gorilla/websocket
+// hides the error's chain (hideTempErr), so errors.Is(err,
+// os.ErrDeadlineExceeded) does not see it; net.Error does.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
