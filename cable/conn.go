@@ -204,7 +204,7 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 				s.limitHit(limitPeerTimeout, "cable: closing a connection that sent nothing, not even a pong, within the peer timeout",
 					"conn", c.connID, "remote", ws.RemoteAddr(), "timeout", c.peerTimeout)
 			case errors.Is(err, websocket.ErrReadLimit):
-				s.logger.Warn("cable: closing a connection that sent a message over the size limit", "conn", c.connID, "remote", ws.RemoteAddr())
+				s.limitHit(limitMessageSize, "cable: closing a connection that sent a message over the size limit", "conn", c.connID, "remote", ws.RemoteAddr())
 			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
 			default:
 				s.logger.Debug("cable: connection ended", "conn", c.connID, "err", err)
@@ -237,7 +237,7 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 		}
 		n := int64(len(b))
 		if err := c.admitCommand(n); err != nil {
-			s.logger.Warn("cable: closing a connection with "+err.Error(), "conn", c.connID,
+			s.limitHit(limitPendingCommands, "cable: closing a connection with "+err.Error(), "conn", c.connID,
 				"limit_commands", maxPendingCommands, "limit_bytes", c.maxPending)
 			return
 		}

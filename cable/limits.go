@@ -42,6 +42,8 @@ const (
 	limitPeerTimeout     = "peer_timeout"
 	limitSendQueueBytes  = "send_queue_bytes"
 	limitOrigins         = "origin_headers"
+	limitMessageSize     = "message_size"
+	limitPendingCommands = "pending_commands"
 )
 
 // reasonInvalidRequest is the disconnect reason sent to a client closed
@@ -62,6 +64,8 @@ type LimitHits struct {
 	PeerTimeout     uint64 // connections closed after Server.PeerTimeout without a frame or pong
 	SendQueueBytes  uint64 // connections dropped as slow: queued frames over Server.SendQueueBytes
 	OriginHeaders   uint64 // upgrade requests refused for carrying more than one Origin header
+	MessageSize     uint64 // connections closed (1009) for a message over Server.MaxMessageSize
+	PendingCommands uint64 // connections closed for too many commands (or their bytes) waiting to run
 }
 
 // Each calls fn with every limit's name (its Prometheus label) and count.
@@ -74,12 +78,15 @@ func (h LimitHits) Each(fn func(limit string, n uint64)) {
 	fn(limitPeerTimeout, h.PeerTimeout)
 	fn(limitSendQueueBytes, h.SendQueueBytes)
 	fn(limitOrigins, h.OriginHeaders)
+	fn(limitMessageSize, h.MessageSize)
+	fn(limitPendingCommands, h.PendingCommands)
 }
 
 // limitCounters are the Server's LimitHits.
 type limitCounters struct {
 	subscriptions, identifierBytes, commands, protocolErrors,
-	clientPings, peerTimeout, sendQueueBytes, origins atomic.Uint64
+	clientPings, peerTimeout, sendQueueBytes, origins,
+	messageSize, pendingCommands atomic.Uint64
 }
 
 func (l *limitCounters) snapshot() LimitHits {
@@ -92,6 +99,8 @@ func (l *limitCounters) snapshot() LimitHits {
 		PeerTimeout:     l.peerTimeout.Load(),
 		SendQueueBytes:  l.sendQueueBytes.Load(),
 		OriginHeaders:   l.origins.Load(),
+		MessageSize:     l.messageSize.Load(),
+		PendingCommands: l.pendingCommands.Load(),
 	}
 }
 
@@ -113,6 +122,10 @@ func (l *limitCounters) counter(limit string) *atomic.Uint64 {
 		return &l.sendQueueBytes
 	case limitOrigins:
 		return &l.origins
+	case limitMessageSize:
+		return &l.messageSize
+	case limitPendingCommands:
+		return &l.pendingCommands
 	}
 	panic("cable: unknown limit " + limit)
 }

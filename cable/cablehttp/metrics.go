@@ -29,7 +29,7 @@ type metric struct {
 // gocable_limit_hits_total{limit="..."}, with a sample for each field of
 // cable.LimitHits (limit="subscriptions", "identifier_bytes", "commands",
 // "protocol_errors", "client_pings", "peer_timeout", "send_queue_bytes",
-// "origin_headers"), zeros included, so that alerts see every series.
+// "origin_headers", "message_size", "pending_commands"), zeros included, so that alerts see every series.
 //
 // The zero value serves every counter as 0 and gocable_pubsub_up as 1.
 type Metrics struct {

@@ -154,7 +154,7 @@ func TestMetricsFieldNames(t *testing.T) {
 	st := cable.Stats{Connections: 2, Streams: 3, ConnectionsTotal: 5, UnauthorizedTotal: 7, SlowClientsTotal: 11,
 		CommandsTotal: 13, ProtocolErrorsTotal: 17, BroadcastsTotal: 19, FramesTotal: 1 << 40,
 		LimitHits: cable.LimitHits{Subscriptions: 23, IdentifierBytes: 29, Commands: 31, ProtocolErrors: 37,
-			ClientPings: 41, PeerTimeout: 43, SendQueueBytes: 47, OriginHeaders: 53}}
+			ClientPings: 41, PeerTimeout: 43, SendQueueBytes: 47, OriginHeaders: 53, MessageSize: 59, PendingCommands: 61}}
 	rec := get(cablehttp.Metrics{Server: fixedStats(st)}, "/metrics")
 	got, _ := parseMetrics(t, rec.Body.String())
 	for name, want := range map[string]float64{
@@ -175,6 +175,8 @@ func TestMetricsFieldNames(t *testing.T) {
 		`gocable_limit_hits_total{limit="peer_timeout"}`:     43,
 		`gocable_limit_hits_total{limit="send_queue_bytes"}`: 47,
 		`gocable_limit_hits_total{limit="origin_headers"}`:   53,
+		`gocable_limit_hits_total{limit="message_size"}`:     59,
+		`gocable_limit_hits_total{limit="pending_commands"}`: 61,
 	} {
 		if s, ok := got[name]; !ok || s.value != want {
 			t.Errorf("%s = %g (present %v); want %g", name, s.value, ok, want)
