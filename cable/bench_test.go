@@ -21,7 +21,7 @@ func BenchmarkDecodeCommand(b *testing.B) {
 }
 
 func BenchmarkEncodeBroadcastFrame(b *testing.B) {
-	prefix := identifierPrefix(`{"channel":"ChatChannel","room":"lobby"}`)
+	id := `{"channel":"ChatChannel","room":"lobby"}`
 	payload := []byte(`{"user":"alice","message":"hello there","sent_at":1795302972}`)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -29,7 +29,7 @@ func BenchmarkEncodeBroadcastFrame(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = dataFrame(prefix, msg)
+		_ = dataFrame(id, msg)
 	}
 }
 

@@ -64,7 +64,6 @@ type Subscription struct {
 	conn    *Conn
 	id      string // the identifier exactly as the client sent it
 	channel string // its "channel" key
-	prefix  []byte // {"identifier":"<id>",
 	ch      Channel
 
 	streams   []*hubStream // usually one or two, so a slice beats a map
@@ -134,7 +133,7 @@ func (s *Subscription) confirm() {
 		return
 	}
 	s.confirmed = true
-	s.conn.send(outFrame{data: typeFrame(s.prefix, "confirm_subscription")})
+	s.conn.send(outFrame{data: typeFrame(s.id, "confirm_subscription")})
 }
 
 // Transmit sends msg to this subscriber only, as
@@ -145,7 +144,7 @@ func (s *Subscription) Transmit(ctx context.Context, msg any) error {
 	if err != nil {
 		return fmt.Errorf("cable: transmit: %w", err)
 	}
-	if !s.conn.send(outFrame{data: dataFrame(s.prefix, payload)}) {
+	if !s.conn.send(outFrame{data: dataFrame(s.id, payload)}) {
 		return ErrConnClosed
 	}
 	return nil

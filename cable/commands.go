@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // The command handlers: what a decoded client command does, on the
@@ -59,24 +60,27 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		c.logger.Debug("cable: ignoring duplicate subscribe", "conn", c.connID, "identifier", id)
 		return
 	}
+	if !c.admitSubscription(id) {
+		return
+	}
 	channel, err := identifierChannel(id)
 	if err != nil {
 		c.logErr(protocolError{command: "subscribe", identifier: id, err: err})
 		return
 	}
-	sub := &Subscription{conn: c, id: id, channel: channel, prefix: identifierPrefix(id)}
+	sub := &Subscription{conn: c, id: id, channel: channel}
 	newChannel := c.srv.channel(sub.channel)
 	if newChannel == nil {
 		// Rails only logs "Subscription class not found"; the official
 		// client would then resend the subscribe every 500 ms forever, so
 		// we reject it.
 		c.logErr(protocolError{command: "subscribe", identifier: id, err: fmt.Errorf("subscription class not found: %q", sub.channel)})
-		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		c.send(outFrame{data: typeFrame(sub.id, "reject_subscription")})
 		return
 	}
 	if c.safely(sub.channel+" constructor", func() { sub.ch = newChannel() }) || sub.ch == nil {
 		c.logErr(protocolError{command: "subscribe", identifier: id, err: errors.New("the channel constructor failed")})
-		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		c.send(outFrame{data: typeFrame(sub.id, "reject_subscription")})
 		return
 	}
 	if c.safely(sub.channel+"#subscribed", func() { err = sub.ch.Subscribed(ctx, sub) }) && err == nil {
@@ -91,7 +95,7 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		// reject_subscription).
 		sub.rejected = true
 		c.teardown(ctx, sub)
-		c.send(outFrame{data: typeFrame(sub.prefix, "reject_subscription")})
+		c.send(outFrame{data: typeFrame(sub.id, "reject_subscription")})
 		// Rails logs "<Channel> is transmitting the subscription
 		// rejection" (channel/base.rb); a refusal is worth info here.
 		c.logger.Info("cable: subscription rejected", "conn", c.connID, "channel", sub.channel, "identifier", id)
@@ -164,8 +168,9 @@ func (c *Conn) message(ctx context.Context, id string, data *string, dataErr err
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrUnknownAction):
-		c.srv.stats.protocolErrors.Add(1)
-		c.logger.Error(fmt.Sprintf("cable: unable to process %s#%s", sub.channel, action), "conn", c.connID, "identifier", id)
+		if c.countProtocolError() {
+			c.logError(fmt.Sprintf("cable: unable to process %s#%s", sub.channel, action), slog.String("conn", c.connID), slog.String("identifier", logIdentifier(id)))
+		}
 	default:
 		c.logErr(protocolError{command: "message", identifier: id, err: fmt.Errorf("%s#%s: %w", sub.channel, action, err)})
 	}
@@ -200,16 +205,68 @@ type protocolError struct {
 }
 
 // logErr logs e at error level, its fields as attributes, and counts it.
+// Past the connection's budget of protocol errors the connection is
+// closed; its lines are rate-limited (logError).
 func (c *Conn) logErr(e protocolError) {
-	c.srv.stats.protocolErrors.Add(1)
+	if !c.countProtocolError() {
+		return
+	}
 	attrs := make([]slog.Attr, 0, 4)
 	attrs = append(attrs, slog.String("conn", c.connID))
 	if e.command != "" {
 		attrs = append(attrs, slog.String("command", e.command))
 	}
 	if e.identifier != "" {
-		attrs = append(attrs, slog.String("identifier", e.identifier))
+		attrs = append(attrs, slog.String("identifier", logIdentifier(e.identifier)))
 	}
 	attrs = append(attrs, slog.Any("err", e.err))
-	c.logger.LogAttrs(context.Background(), slog.LevelError, "cable: could not execute command", attrs...)
+	c.logError("cable: could not execute command", attrs...)
+}
+
+// countProtocolError counts a command that could not be carried out. It
+// reports false, having closed the connection with Rails' invalid_request
+// disconnect, when the connection has spent its budget
+// (Server.MaxProtocolErrors a minute); Rails keeps such a connection open.
+func (c *Conn) countProtocolError() bool {
+	c.srv.stats.protocolErrors.Add(1)
+	if c.errorBudget.allow(time.Now()) {
+		return true
+	}
+	if !c.errorsSpent {
+		c.errorsSpent = true
+		c.srv.limitHit(limitProtocolErrors, "cable: closing a connection that sent too many commands that could not be carried out",
+			"conn", c.connID, "per_minute", c.errorBudget.burst)
+		c.closeWith(disconnectFrame(reasonInvalidRequest, false))
+	}
+	return false
+}
+
+// admitSubscription checks a subscribe against the connection's limits
+// (Server.MaxIdentifierBytes, Server.MaxSubscriptions). A refused one gets
+// reject_subscription, which the official client understands (it calls the
+// subscription's rejected callback and does not retry), and a warn line
+// naming the limit. Rails has neither limit.
+func (c *Conn) admitSubscription(id string) bool {
+	s := c.srv
+	if n := orDefault(s.MaxIdentifierBytes, defaultMaxIdentifierBytes); n > 0 && len(id) > n {
+		s.limitHit(limitIdentifierBytes, "cable: subscription rejected: identifier over the limit", "conn", c.connID,
+			"identifier", logIdentifier(id), "bytes", len(id), "max", n)
+		c.send(outFrame{data: typeFrame(id, "reject_subscription")})
+		return false
+	}
+	if n := orDefault(s.MaxSubscriptions, defaultMaxSubscriptions); n > 0 && len(c.subs.items) >= n {
+		s.limitHit(limitSubscriptions, "cable: subscription rejected: the connection has as many subscriptions as allowed", "conn", c.connID,
+			"identifier", logIdentifier(id), "max", n)
+		c.send(outFrame{data: typeFrame(id, "reject_subscription")})
+		return false
+	}
+	return true
+}
+
+// logIdentifier shortens an identifier for a log line.
+func logIdentifier(id string) string {
+	if len(id) <= 200 {
+		return id
+	}
+	return truncate([]byte(id[:201]))
 }

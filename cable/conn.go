@@ -49,6 +49,20 @@ type Conn struct {
 	// run; maxPending bounds it (see admitCommand).
 	pendingBytes int64
 	maxPending   int64
+	// queueBytes is the size of the frames queued and being written;
+	// maxQueueBytes bounds it (negative: no bound).
+	queueBytes    int64
+	maxQueueBytes int64
+
+	// Owned by the reader: the budgets of commands and of WebSocket
+	// pings, and how long the peer may stay silent (<= 0: forever).
+	commandBudget tokenBucket
+	pingBudget    tokenBucket
+	peerTimeout   time.Duration
+	// Owned by the command goroutine: the budget of protocol errors.
+	errorBudget tokenBucket
+	errorsSpent bool
+	errs        errLog
 
 	// Owned by the command goroutine: the subscriptions in the order they
 	// were made, found by identifier.
@@ -85,6 +99,15 @@ func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Iden
 		cancel:   cancel,
 		ctx:      ctx,
 		maxQueue: maxQueue,
+
+		maxQueueBytes: orDefault(s.SendQueueBytes, defaultSendQueueBytes),
+		commandBudget: newBucket(orDefault(s.CommandRate, defaultCommandRate), orDefault(s.CommandBurst, defaultCommandBurst)),
+		peerTimeout:   s.peerTimeout(),
+	}
+	pingRate := orDefault(s.ClientPingRate, defaultClientPingRate)
+	c.pingBudget = newBucket(pingRate, max(defaultClientPingBurst, int(5*pingRate)))
+	if n := orDefault(s.MaxProtocolErrors, defaultMaxProtocolErrors); n > 0 {
+		c.errorBudget = newBucket(float64(n)/60, n)
 	}
 	c.logger = s.logger
 	limit := s.MaxMessageSize
@@ -155,26 +178,52 @@ func (s *Server) serve(reqCtx context.Context, ws *websocket.Conn, identity Iden
 	if s.Disconnected != nil {
 		c.safely("disconnect", func() { s.Disconnected(hookCtx, c) })
 	}
+	c.flushErrLog()
 }
 
 // readLoop reads frames until the socket fails or closes and queues each
 // text frame as a command, so commands run in the order they arrived.
 func (c *Conn) readLoop(ws *websocket.Conn) {
 	s := c.srv
+	c.extendDeadline(ws)
+	ws.SetPongHandler(func(string) error {
+		c.extendDeadline(ws)
+		return nil
+	})
+	ws.SetPingHandler(func(data string) error { return c.clientPing(ws, data) })
+	flooded := false // the connection is being closed for a flood: discard the rest
 	for {
 		typ, b, err := ws.ReadMessage()
 		if err != nil {
 			switch {
+			case errors.Is(err, errPingFlood):
+				s.limitHit(limitClientPings, "cable: closing a connection that sent too many WebSocket pings", "conn", c.connID, "remote", ws.RemoteAddr())
+				msg := websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "Too many pings")
+				_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			case isTimeout(err) && !c.isClosed():
+				s.limitHit(limitPeerTimeout, "cable: closing a connection that sent nothing, not even a pong, within the peer timeout",
+					"conn", c.connID, "remote", ws.RemoteAddr(), "timeout", c.peerTimeout)
 			case errors.Is(err, websocket.ErrReadLimit):
-				s.logger.Warn("cable: closing a connection that sent a message over the size limit", "conn", c.connID, "remote", ws.RemoteAddr())
+				s.limitHit(limitMessageSize, "cable: closing a connection that sent a message over the size limit", "conn", c.connID, "remote", ws.RemoteAddr())
 			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
 			default:
 				s.logger.Debug("cable: connection ended", "conn", c.connID, "err", err)
 			}
 			return
 		}
+		if flooded {
+			continue
+		}
+		c.extendDeadline(ws)
+		if !c.commandBudget.allow(time.Now()) {
+			flooded = true
+			s.limitHit(limitCommands, "cable: closing a connection that sent commands faster than its budget", "conn", c.connID,
+				"remote", ws.RemoteAddr(), "rate", c.commandBudget.rate, "burst", c.commandBudget.burst)
+			c.closeWith(disconnectFrame(reasonInvalidRequest, false))
+			continue
+		}
 		if typ != websocket.TextMessage {
-			s.logger.Error("cable: couldn't handle non-string message", "conn", c.connID)
+			c.logError("cable: couldn't handle non-string message", slog.String("conn", c.connID))
 			continue
 		}
 		if !utf8.Valid(b) {
@@ -188,7 +237,7 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 		}
 		n := int64(len(b))
 		if err := c.admitCommand(n); err != nil {
-			s.logger.Warn("cable: closing a connection with "+err.Error(), "conn", c.connID,
+			s.limitHit(limitPendingCommands, "cable: closing a connection with "+err.Error(), "conn", c.connID,
 				"limit_commands", maxPendingCommands, "limit_bytes", c.maxPending)
 			return
 		}
@@ -321,9 +370,10 @@ func (g gorillaConn) SetReadDeadline(t time.Time) error { return g.NetConn().Set
 // outFrame is one queued text frame. pm, when set, is the same frame
 // prepared once for many connections.
 type outFrame struct {
-	data  []byte
-	pm    *websocket.PreparedMessage
-	close bool // after writing it, send close 1000 and stop writing
+	data   []byte
+	pm     *websocket.PreparedMessage
+	close  bool // after writing it, send close 1000 and stop writing
+	wsPing bool // after writing it, send a WebSocket ping control frame
 }
 
 // send queues a frame without blocking. It reports false if the connection
@@ -335,15 +385,21 @@ func (c *Conn) send(f outFrame) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.queue) >= c.maxQueue {
+	full := len(c.queue) >= c.maxQueue
+	if full || c.maxQueueBytes > 0 && c.queueBytes+int64(len(f.data)) > c.maxQueueBytes && c.queueBytes > 0 {
 		c.closed = true
 		c.queue = nil
 		c.mu.Unlock()
 		c.srv.stats.slow.Add(1)
-		c.logger.Warn("cable: closing a connection whose send queue is full", "conn", c.connID, "queue", c.maxQueue)
+		if full {
+			c.srv.warnLimited("slow_clients", "cable: closing a connection whose send queue is full", "conn", c.connID, "queue", c.maxQueue)
+		} else {
+			c.srv.limitHit(limitSendQueueBytes, "cable: closing a connection whose send queue holds too many bytes", "conn", c.connID, "queue_bytes", c.maxQueueBytes)
+		}
 		c.ws.Close() // the reader sees the error and cleans up
 		return false
 	}
+	c.queueBytes += int64(len(f.data))
 	c.queue = append(c.queue, f)
 	c.startWriterLocked()
 	c.mu.Unlock()
@@ -372,6 +428,7 @@ func (c *Conn) closeWith(frame []byte) {
 	// WebSocket was closed"). The subscriptions are torn down when the
 	// socket ends.
 	c.stopped = true
+	c.queueBytes += int64(len(frame))
 	c.queue = append(c.queue, outFrame{data: frame, close: true})
 	c.startWriterLocked()
 	c.mu.Unlock()
@@ -401,14 +458,28 @@ func (c *Conn) writeLoop() {
 		c.mu.Unlock()
 
 		err := c.writeBatch(batch)
+		var n int64
+		for _, f := range batch {
+			n += int64(len(f.data))
+		}
 		clear(batch)
 		c.mu.Lock()
 		c.spare = batch[:0]
+		c.queueBytes -= n
 		if err != nil {
+			wasClosed := c.closed
 			c.closed = true
 			c.queue = nil
+			c.queueBytes = 0
 			c.writing = false
 			c.mu.Unlock()
+			if !wasClosed && isTimeout(err) {
+				// A client that does not take a frame within the write
+				// timeout is as slow as one whose queue is full.
+				c.srv.stats.slow.Add(1)
+				c.srv.warnLimited("slow_clients", "cable: closing a connection that did not take a frame within the write timeout",
+					"conn", c.connID, "timeout", c.srv.writeTimeout())
+			}
 			c.ws.Close()
 			return
 		}
@@ -431,6 +502,11 @@ func (c *Conn) writeBatch(batch []outFrame) error {
 		}
 		if err != nil {
 			return err
+		}
+		if f.wsPing {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(timeout)); err != nil {
+				return err
+			}
 		}
 		if f.close {
 			// Rails closes with 1000 and an empty reason

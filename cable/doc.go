@@ -30,7 +30,8 @@
 // and & escaped as ActiveSupport::JSON does, disconnect frames always with
 // a reason and a reconnect flag. Broadcast payloads stay JSON text, so
 // large integers survive. Bad commands are logged and never answered with
-// an error frame; the connection stays open, as in Rails. Three choices
+// an error frame; the connection stays open, as in Rails, until it passes
+// its budget of protocol errors (see Limits). Three choices
 // differ from Rails on purpose: a connection's commands run in the order
 // they arrived (Rails runs them on a thread pool); a subscription to an
 // unknown channel is rejected (Rails only logs it, and the official client
@@ -46,6 +47,25 @@
 // raises "incomplete surrogate pair" instead, and Rails logs
 // "Could not execute command" and drops the whole command
 // (connection/subscriptions.rb, execute_command).
+//
+// # Limits
+//
+// Rails bounds nothing a client may cost; the Server bounds, per
+// connection, with defaults no real app reaches (Server fields; a negative
+// value turns a limit off): subscriptions (512) and identifier bytes
+// (4 KiB), refused with reject_subscription, which the official client
+// understands; frames and bytes queued for a slow reader (1024, 16 MiB),
+// past which it is dropped; commands (200 a second, bursts of 500) and
+// protocol errors (50 a minute), past which it gets Rails'
+// {"type":"disconnect","reason":"invalid_request","reconnect":false} and
+// is closed; WebSocket pings from the client (2 a second, bursts of 10),
+// past which it is closed with 1008; and silence: the server sends a
+// WebSocket ping every 10s (browsers answer with a pong) and closes a
+// connection that sent nothing for 30s, running its hooks. A request with
+// more than one Origin header is refused. Each hit is counted in
+// Stats.LimitHits and logged at warn, at most once a second per limit; a
+// connection's error lines are limited to 10 a second, with a count of
+// those left out. Each subscription keeps its identifier once.
 //
 // # Data flow
 //
@@ -77,7 +97,9 @@
 // unsubscription at debug; refusals (an unauthorized connection, a
 // rejected subscription, and an origin not allowed by the default
 // CheckOrigin) at info; commands it could not carry out, with their
-// command and identifier, at error.
+// command and identifier, at error, at most 10 lines a second per
+// connection; limit hits and slow clients at warn, at most one line a
+// second per kind.
 //
 // # Pub/sub
 //
@@ -102,7 +124,9 @@
 // causes arrived, so channel values need no locks of their own.
 //
 // Writes never block a broadcast: frames are queued without blocking, and
-// a client whose queue is full (Server.SendQueueLen) is disconnected. A
+// a client whose queue is full (Server.SendQueueLen frames or
+// Server.SendQueueBytes bytes) or that does not take a frame within
+// Server.WriteTimeout is disconnected as slow. A
 // broadcast is encoded once per identifier, not once per subscriber, and
 // framed once for all the connections that share it. No lock is held while
 // writing to a socket.

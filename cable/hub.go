@@ -75,7 +75,6 @@ const exclusionTTL = 30 * time.Second
 // share one encoded frame.
 type group struct {
 	id      string
-	prefix  []byte
 	members map[*Subscription]struct{}
 }
 
@@ -127,7 +126,7 @@ func (h *hub) add(ctx context.Context, stream string, s *Subscription) (*hubStre
 	st.mu.Lock()
 	g, ok := st.groups.get(s.id)
 	if !ok {
-		g = &group{id: s.id, prefix: s.prefix, members: make(map[*Subscription]struct{}, 1)}
+		g = &group{id: s.id, members: make(map[*Subscription]struct{}, 1)}
 		st.groups.add(g)
 	}
 	g.members[s] = struct{}{}
@@ -309,7 +308,7 @@ func (st *hubStream) deliver(payload []byte) {
 	defer st.mu.RUnlock()
 	sent := 0
 	for _, g := range st.groups.items {
-		f := outFrame{data: dataFrame(g.prefix, msg)}
+		f := outFrame{data: dataFrame(g.id, msg)}
 		if len(g.members) > 1 {
 			pm, err := websocket.NewPreparedMessage(websocket.TextMessage, f.data)
 			if err == nil {

@@ -414,26 +414,79 @@ func truncate(b []byte) string {
 // appendJSONString appends s as a JSON string with Rails' escaping:
 // <, >, & and U+2028/U+2029 as \u003c, \u003e, \u0026, \u2028, \u2029
 // (activesupport/lib/active_support/json/encoding.rb, ESCAPED_CHARS).
-// encoding/json's default HTML escaping is exactly that set.
+// It writes what encoding/json's default (HTML-escaping) encoder writes,
+// byte for byte, without its allocation: frames are built from a
+// subscription's identifier on every send, so that the identifier is kept
+// once (a 1 MB identifier used to be held twice, raw and escaped).
 func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(dst, b...)
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
-// identifierPrefix returns `{"identifier":"<id>",` which starts every frame
-// that belongs to a subscription.
-func identifierPrefix(id string) []byte {
-	b := make([]byte, 0, len(id)+24)
-	b = append(b, `{"identifier":`...)
-	b = appendJSONString(b, id)
-	return append(b, ',')
+// identifierPrefix appends `{"identifier":"<id>",`, which starts every
+// frame that belongs to a subscription.
+func identifierPrefix(dst []byte, id string) []byte {
+	dst = append(dst, `{"identifier":`...)
+	dst = appendJSONString(dst, id)
+	return append(dst, ',')
 }
 
-// dataFrame builds {"identifier":<id>,"message":<payload>} from a
-// precomputed identifier prefix and a valid JSON payload.
-func dataFrame(prefix, payload []byte) []byte {
-	b := make([]byte, 0, len(prefix)+len(payload)+len(`"message":}`))
-	b = append(b, prefix...)
+// escapedLen is a guess of the escaped identifier's length, to size a
+// frame's buffer; appends grow it when the guess is short.
+func escapedLen(id string) int { return len(id) + len(id)/8 + 24 }
+
+// dataFrame builds {"identifier":<id>,"message":<payload>} from an
+// identifier and a valid JSON payload.
+func dataFrame(id string, payload []byte) []byte {
+	b := make([]byte, 0, escapedLen(id)+len(payload)+len(`"message":}`))
+	b = identifierPrefix(b, id)
 	b = append(b, `"message":`...)
 	b = append(b, payload...)
 	return append(b, '}')
@@ -442,9 +495,9 @@ func dataFrame(prefix, payload []byte) []byte {
 // typeFrame builds {"identifier":<id>,"type":"<typ>"} as
 // transmit_subscription_confirmation / _rejection do
 // (actioncable/lib/action_cable/channel/base.rb).
-func typeFrame(prefix []byte, typ string) []byte {
-	b := make([]byte, 0, len(prefix)+len(typ)+12)
-	b = append(b, prefix...)
+func typeFrame(id string, typ string) []byte {
+	b := make([]byte, 0, escapedLen(id)+len(typ)+12)
+	b = identifierPrefix(b, id)
 	b = append(b, `"type":"`...)
 	b = append(b, typ...)
 	return append(b, `"}`...)

@@ -1,6 +1,9 @@
 package cable
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestKeysExact(t *testing.T) {
 	names := []string{"command", "identifier", "data"}
@@ -41,4 +44,30 @@ func TestActionOf(t *testing.T) {
 			t.Errorf("actionOf(%s) = %q, %v; want %q, error %v", tt.in, got, err, tt.want, tt.err)
 		}
 	}
+}
+
+// appendJSONString writes what json.Marshal writes (HTML escaping on),
+// byte for byte: every ASCII byte, invalid UTF-8, U+2028/U+2029 and
+// other runes.
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	ins := []string{"", `{"channel":"ChatChannel","room":"<a&b>"}`, "\u2028\u2029é日本\U0001F600", "\xff\xfe x \xc3", "a\x00b\x1fc\x7f"}
+	for b := 0; b < 256; b++ {
+		ins = append(ins, "x"+string([]byte{byte(b)})+"y")
+	}
+	for _, in := range ins {
+		want, _ := json.Marshal(in)
+		if got := appendJSONString(nil, in); string(got) != string(want) {
+			t.Errorf("appendJSONString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	f.Add("<\u2028\xff\"\\")
+	f.Fuzz(func(t *testing.T, in string) {
+		want, _ := json.Marshal(in)
+		if got := appendJSONString(nil, in); string(got) != string(want) {
+			t.Errorf("appendJSONString(%q) = %s, want %s", in, got, want)
+		}
+	})
 }

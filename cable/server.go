@@ -44,6 +44,8 @@ type Server struct {
 	// CheckOrigin that is set logs its own refusals; the Server does not.
 	// RailsOrigins implements Rails' other settings; a function that
 	// returns true is disable_request_forgery_protection.
+	// A request with more than one Origin header is refused (404) before
+	// CheckOrigin runs, as Rails refuses the joined value.
 	CheckOrigin func(r *http.Request) bool
 
 	// PingInterval is the heartbeat period. Zero means 3s, Rails'
@@ -59,6 +61,50 @@ type Server struct {
 	// closes the connection with code 1009. Zero means 1 MiB; Rails
 	// allows 64 MiB.
 	MaxMessageSize int64
+
+	// MaxSubscriptions bounds one connection's subscriptions; a subscribe
+	// past it is rejected (reject_subscription) and logged. Zero means
+	// 512; negative means no bound, as in Rails.
+	MaxSubscriptions int
+	// MaxIdentifierBytes bounds a subscription identifier's length in
+	// bytes; a subscribe with a longer one is rejected and logged. Zero
+	// means 4 KiB; negative means no bound, as in Rails.
+	MaxIdentifierBytes int
+	// SendQueueBytes bounds the bytes of frames waiting to be written to
+	// one client, as SendQueueLen bounds their number; past it the client
+	// is too slow and is disconnected. Zero means 16 MiB; negative means
+	// no bound.
+	SendQueueBytes int64
+	// CommandRate is how many commands a second one connection may send on
+	// average, CommandBurst how many at once; past them the connection
+	// gets {"type":"disconnect","reason":"invalid_request","reconnect":false}
+	// and is closed. Zero means 200 a second with a burst of 500; a
+	// negative CommandRate means no limit, as in Rails.
+	CommandRate  float64
+	CommandBurst int
+	// MaxProtocolErrors is how many commands that cannot be carried out
+	// one connection may send a minute (all at once or spread); past it the
+	// connection gets the invalid_request disconnect and is closed. Zero
+	// means 50; negative means no limit, as in Rails.
+	MaxProtocolErrors int
+	// ClientPingRate is how many WebSocket ping control frames a second a
+	// client may send on average, with a burst of five times as many (at
+	// least 10); past it the connection is closed with code 1008 (policy
+	// violation). The official client never sends them. Zero means 2 a
+	// second; negative means no limit.
+	ClientPingRate float64
+	// PeerPingInterval is how often the server sends a WebSocket ping
+	// control frame, which browsers answer with a pong by themselves, so
+	// that a live client that has nothing to say still sends something.
+	// It is sent along with the heartbeat, so it is rounded up to a whole
+	// number of PingIntervals. Zero means 10s; negative sends none.
+	PeerPingInterval time.Duration
+	// PeerTimeout closes a connection that sent nothing at all (no frame,
+	// no pong) for that long: a vanished peer (power loss, NAT timeout)
+	// is closed, and its Unsubscribed and Disconnected hooks run, instead
+	// of lingering until TCP gives up. Zero means 30s; negative means
+	// never.
+	PeerTimeout time.Duration
 
 	// Logger receives the server's logs. Nil means slog.Default().
 	Logger *slog.Logger
@@ -80,7 +126,9 @@ type Server struct {
 	wg        sync.WaitGroup // every connection's reader
 	pingSlice []*Conn
 
-	stats counters
+	stats     counters
+	limits    limitCounters
+	limitLogs limitLog
 
 	// abort is cancelled when Shutdown runs out of time: it ends
 	// authentications still in progress.
@@ -123,6 +171,13 @@ func (s *Server) init() {
 // "Request origin not allowed: <origin>" (connection/base.rb,
 // allow_request_origin?).
 func (s *Server) allowOrigin(r *http.Request) bool {
+	if len(r.Header.Values("Origin")) > 1 {
+		// Rack joins repeated headers into one value ("a, b"), which
+		// Rails' allow_request_origin? (connection/base.rb) then finds
+		// equal to neither the host nor an allowed origin and refuses.
+		s.limitHit(limitOrigins, "cable: request refused: more than one Origin header", "remote", r.RemoteAddr)
+		return false
+	}
 	if s.CheckOrigin != nil {
 		return s.CheckOrigin(r)
 	}
@@ -364,29 +419,28 @@ func (s *Server) startPingerLocked() {
 	}
 	s.pingStop = make(chan struct{})
 	s.pingDone = make(chan struct{})
-	every := s.PingInterval
-	if every <= 0 {
-		every = 3 * time.Second
-	}
-	go s.pingLoop(every, s.pingStop, s.pingDone) // owner: Shutdown stops and waits for it
+	go s.pingLoop(s.pingInterval(), s.peerPingBeats(), s.pingStop, s.pingDone) // owner: Shutdown stops and waits for it
 }
 
-func (s *Server) pingLoop(every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
+// pingLoop beats every interval, with a WebSocket ping every peerBeats
+// beats (never if 0).
+func (s *Server) pingLoop(every time.Duration, peerBeats int, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-stop:
 			return
 		case now := <-t.C:
-			s.beat(now)
+			s.beat(now, peerBeats > 0 && n%peerBeats == 0)
 		}
 	}
 }
 
-// beat sends one ping, framed once, to every connection.
-func (s *Server) beat(now time.Time) {
+// beat sends one ping, framed once, to every connection; with wsPing, a
+// WebSocket ping control frame follows it.
+func (s *Server) beat(now time.Time, wsPing bool) {
 	data := pingFrame(now)
 	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
 	if err != nil {
@@ -399,7 +453,7 @@ func (s *Server) beat(now time.Time) {
 	}
 	s.mu.Unlock()
 	for i, c := range conns {
-		c.send(outFrame{data: data, pm: pm})
+		c.send(outFrame{data: data, pm: pm, wsPing: wsPing})
 		conns[i] = nil
 		if i%yieldEvery == yieldEvery-1 {
 			runtime.Gosched()

@@ -330,6 +330,9 @@ func TestMaxMessageSize(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return strings.Contains(ts.Logs.String(), "over the size limit") }) {
 		t.Errorf("no log line:\n%s", ts.Logs)
 	}
+	if got := ts.Stats().LimitHits.MessageSize; got != 1 {
+		t.Errorf("LimitHits.MessageSize = %d; want 1", got)
+	}
 }
 
 // A text frame that is not UTF-8 fails the connection with 1007 (RFC 6455
@@ -415,6 +418,9 @@ func TestPendingCommandBytes(t *testing.T) {
 	// socket buffers, so only the server's decision is checked.
 	if !strings.Contains(ts.Logs.String(), fmt.Sprintf("limit_bytes=%d", 16<<20)) {
 		t.Errorf("the log does not give the 16 MiB bound:\n%.2000s", ts.Logs)
+	}
+	if got := ts.Stats().LimitHits.PendingCommands; got != 1 {
+		t.Errorf("LimitHits.PendingCommands = %d; want 1", got)
 	}
 	bad.closed(5 * time.Second)
 

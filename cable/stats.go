@@ -8,15 +8,16 @@ import (
 // Stats is a snapshot of a Server's counters, for health checks and
 // metrics. Totals count since the Server started.
 type Stats struct {
-	Connections         int    // open connections now
-	Streams             int    // streams this node is subscribed to in the PubSub
-	ConnectionsTotal    uint64 // connections accepted (welcomed)
-	UnauthorizedTotal   uint64 // connections the Authenticator refused
-	SlowClientsTotal    uint64 // connections dropped because their send queue was full
-	CommandsTotal       uint64 // client commands received
-	ProtocolErrorsTotal uint64 // client commands that could not be carried out (logged)
-	BroadcastsTotal     uint64 // messages received from the PubSub for a local stream
-	FramesTotal         uint64 // frames written to clients (pings included)
+	Connections         int       // open connections now
+	Streams             int       // streams this node is subscribed to in the PubSub
+	ConnectionsTotal    uint64    // connections accepted (welcomed)
+	UnauthorizedTotal   uint64    // connections the Authenticator refused
+	SlowClientsTotal    uint64    // connections dropped as too slow: send queue full (frames or bytes) or a write timed out
+	CommandsTotal       uint64    // client commands received
+	ProtocolErrorsTotal uint64    // client commands that could not be carried out (logged)
+	BroadcastsTotal     uint64    // messages received from the PubSub for a local stream
+	FramesTotal         uint64    // frames written to clients (pings included)
+	LimitHits           LimitHits // per-client limits hit; zero: none
 	// LastBroadcast is when the last message for a local stream came
 	// from the PubSub; the zero time if none has yet.
 	LastBroadcast time.Time
@@ -51,6 +52,7 @@ func (s *Server) Stats() Stats {
 		ProtocolErrorsTotal: s.stats.protocolErrors.Load(),
 		BroadcastsTotal:     s.stats.broadcasts.Load(),
 		FramesTotal:         s.stats.frames.Load(),
+		LimitHits:           s.limits.snapshot(),
 		LastBroadcast:       last,
 	}
 }

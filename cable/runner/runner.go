@@ -214,6 +214,7 @@ type configs struct {
 	bc  broadcastConfig
 	dc  demoConfig
 	chc builtinConfig
+	lc  limitsConfig
 }
 
 func (c *configs) register(fs *flag.FlagSet) {
@@ -224,6 +225,7 @@ func (c *configs) register(fs *flag.FlagSet) {
 	c.bc.register(fs)
 	c.dc.register(fs)
 	c.chc.register(fs)
+	c.lc.register(fs)
 }
 
 // envName finds the variable a flag's usage names: "(env NAME ...".
@@ -369,6 +371,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		SendQueueLen:   cfg.sendQueue,
 		Logger:         logger,
 	}
+	all.lc.apply(srv)
 	for name, newChannel := range opts.Channels {
 		if err := handleChannel(srv, name, newChannel); err != nil {
 			return fmt.Errorf("channel %s: %w", name, err)
