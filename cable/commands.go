@@ -79,7 +79,7 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		return
 	}
 	if c.safely(sub.channel+" constructor", func() { sub.ch = newChannel() }) || sub.ch == nil {
-		c.logErr(protocolError{command: "subscribe", identifier: id, err: errors.New("the channel constructor failed")})
+		c.logErr(protocolError{command: "subscribe", identifier: id, err: errors.New("the channel constructor failed"), channel: true})
 		c.send(outFrame{data: typeFrame(sub.id, "reject_subscription")})
 		return
 	}
@@ -87,7 +87,7 @@ func (c *Conn) subscribe(ctx context.Context, id string) {
 		err = errors.New("subscribed panicked")
 	}
 	if err != nil && !errors.Is(err, ErrRejected) {
-		c.logErr(protocolError{command: "subscribe", identifier: id, err: err})
+		c.logErr(protocolError{command: "subscribe", identifier: id, err: err, channel: true})
 	}
 	if err != nil || sub.rejected {
 		// Rails runs the unsubscribe callbacks of a rejected subscription
@@ -172,7 +172,7 @@ func (c *Conn) message(ctx context.Context, id string, data *string, dataErr err
 			c.logError(fmt.Sprintf("cable: unable to process %s#%s", sub.channel, action), slog.String("conn", c.connID), slog.String("identifier", logIdentifier(id)))
 		}
 	default:
-		c.logErr(protocolError{command: "message", identifier: id, err: fmt.Errorf("%s#%s: %w", sub.channel, action, err)})
+		c.logErr(protocolError{command: "message", identifier: id, err: fmt.Errorf("%s#%s: %w", sub.channel, action, err), channel: true})
 	}
 }
 
@@ -202,13 +202,20 @@ type protocolError struct {
 	command    string // "subscribe", "unsubscribe", "message", or "" if unknown
 	identifier string // the subscription identifier, if any
 	err        error
+	// channel is set when the channel's own code failed (its constructor,
+	// Subscribed or Perform returned an error, say a Broadcast during a
+	// Redis outage): not the client's doing, so it does not spend the
+	// connection's budget of protocol errors.
+	channel bool
 }
 
 // logErr logs e at error level, its fields as attributes, and counts it.
 // Past the connection's budget of protocol errors the connection is
 // closed; its lines are rate-limited (logError).
 func (c *Conn) logErr(e protocolError) {
-	if !c.countProtocolError() {
+	if e.channel {
+		c.srv.stats.protocolErrors.Add(1)
+	} else if !c.countProtocolError() {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 4)

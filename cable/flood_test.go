@@ -1,6 +1,9 @@
 package cable_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -196,4 +199,36 @@ func TestBadCommandLogVolume(t *testing.T) {
 	if got := ts.Stats().ProtocolErrorsTotal; got != 5000 {
 		t.Errorf("ProtocolErrorsTotal = %d; want 5000 (every error counted)", got)
 	}
+}
+
+// A channel whose actions fail on the server's side (a Broadcast during a
+// Redis outage) does not spend the client's budget of protocol errors:
+// the connection stays open, as in Rails, however many of them come.
+func TestChannelErrorsDoNotSpendTheBudget(t *testing.T) {
+	ts := newTestServer(t, func(s *cable.Server) {
+		s.MaxProtocolErrors = 5
+		s.Handle("FailingActionsChannel", func() cable.Channel { return failingActions{} })
+	})
+	c := ts.dial(t, nil)
+	c.expect(`{"type":"welcome"}`)
+	id := `{\"channel\":\"FailingActionsChannel\"}`
+	c.send(`{"command":"subscribe","identifier":"` + id + `"}`)
+	c.expect(`{"identifier":"` + id + `","type":"confirm_subscription"}`)
+	for i := 0; i < 20; i++ {
+		c.send(`{"command":"message","identifier":"` + id + `","data":"{\"action\":\"speak\"}"}`)
+	}
+	c.expectNothing()
+	if st := ts.Stats(); st.LimitHits.ProtocolErrors != 0 || st.ProtocolErrorsTotal != 20 {
+		t.Errorf("Stats = %+v; want 20 errors counted and no limit hit", st)
+	}
+}
+
+// failingActions confirms every subscription and fails every action, as a
+// channel whose Broadcast finds the pub/sub down does.
+type failingActions struct{}
+
+func (failingActions) Subscribed(ctx context.Context, s *cable.Subscription) error { return nil }
+func (failingActions) Unsubscribed(ctx context.Context, s *cable.Subscription)     {}
+func (failingActions) Perform(ctx context.Context, s *cable.Subscription, action string, data json.RawMessage) error {
+	return errors.New("pub/sub unavailable")
 }
