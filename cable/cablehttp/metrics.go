@@ -24,7 +24,9 @@ type metric struct {
 // gocable_commands_total, gocable_protocol_errors_total,
 // gocable_broadcasts_total and gocable_frames_total, plus
 // gocable_pubsub_up (1 while the pub/sub is "ok" or "memory", else 0) and
-// gocable_goroutines (of the process).
+// gocable_goroutines (of the process). Where /proc/self can be read
+// (Linux) it adds gocable_process_resident_memory_bytes and
+// gocable_process_open_fds.
 //
 // The zero value serves every counter as 0 and gocable_pubsub_up as 1.
 type Metrics struct {
@@ -61,6 +63,7 @@ func (m Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		{"gocable_frames_total", "counter", "Frames written to clients.", float64(st.FramesTotal)},
 		{"gocable_goroutines", "gauge", "Goroutines in the process.", float64(runtime.NumGoroutine())},
 	}
+	ms = append(ms, processMetrics()...)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	writeMetrics(w, ms)
 }

@@ -97,6 +97,8 @@ func TestMetricsStats(t *testing.T) {
 		{"gocable_broadcasts_total", "counter", "Messages received from the pub/sub for a local stream.", field(func(s cable.Stats) float64 { return float64(s.BroadcastsTotal) })},
 		{"gocable_frames_total", "counter", "Frames written to clients.", field(func(s cable.Stats) float64 { return float64(s.FramesTotal) })},
 		{"gocable_goroutines", "gauge", "Goroutines in the process.", [2]float64{1, 1e6}},
+		{"gocable_process_resident_memory_bytes", "gauge", "Resident memory of the process in bytes.", [2]float64{1 << 20, 1 << 40}},
+		{"gocable_process_open_fds", "gauge", "Open file descriptors of the process.", [2]float64{3, 1e6}},
 	}
 	if len(order) != len(tests) {
 		t.Errorf("metrics %v; want %d", order, len(tests))
@@ -178,7 +180,7 @@ func TestMetricsPubSubUp(t *testing.T) {
 				t.Errorf("gocable_pubsub_up = %g; want %g", up, tc.wantUp)
 			}
 			for name, s := range got {
-				if name != "gocable_pubsub_up" && name != "gocable_goroutines" && s.value != 0 {
+				if name != "gocable_pubsub_up" && name != "gocable_goroutines" && !strings.HasPrefix(name, "gocable_process_") && s.value != 0 {
 					t.Errorf("%s = %g without a Server; want 0", name, s.value)
 				}
 			}
