@@ -181,6 +181,7 @@ type configs struct {
 	bc  broadcastConfig
 	dc  demoConfig
 	chc builtinConfig
+	mc  memoryConfig
 }
 
 func (c *configs) register(fs *flag.FlagSet) {
@@ -191,6 +192,7 @@ func (c *configs) register(fs *flag.FlagSet) {
 	c.bc.register(fs)
 	c.dc.register(fs)
 	c.chc.register(fs)
+	c.mc.register(fs)
 }
 
 // envName finds the variable a flag's usage names: "(env NAME ...".
@@ -285,6 +287,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if err := cfg.check(); err != nil {
 		return err
 	}
+	if err := all.mc.check(); err != nil {
+		return err
+	}
 	logger, err := newLogger(logOut, cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
@@ -371,6 +376,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
+	mctx, stopMemory := context.WithCancel(ctx)
+	defer newMemoryReturner(all.mc, func() int { return srv.Stats().Connections }, logger).start(mctx)()
+	defer stopMemory()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
 
