@@ -49,11 +49,15 @@ func (c *memoryConfig) check() error {
 	return nil
 }
 
-// memoryReturner calls free when conns has fallen to half its peak since
-// the last call, or less, and by at least minMemoryDrop, at most once per
-// interval.
+// memoryReturner calls free when the connection count has fallen to half
+// its peak since the last call, or less, and by at least minMemoryDrop, at
+// most once per interval. Polls may miss a short peak, so the peak counted
+// between two polls is the open connections at the first plus those
+// accepted in between: a wave that comes and goes within one poll is
+// still seen.
 type memoryReturner struct {
-	conns    func() int
+	// conns returns the open connections and the total ever accepted.
+	conns    func() (open int, accepted uint64)
 	free     func()
 	interval time.Duration
 	poll     time.Duration
@@ -77,7 +81,8 @@ func (m *memoryReturner) start(ctx context.Context) (wait func()) {
 func (m *memoryReturner) run(ctx context.Context) {
 	t := time.NewTicker(m.poll)
 	defer t.Stop()
-	peak := 0
+	prevOpen, prevAccepted := m.conns()
+	peak := prevOpen
 	var last time.Time
 	for {
 		select {
@@ -85,8 +90,9 @@ func (m *memoryReturner) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n := m.conns()
-		peak = max(peak, n)
+		n, accepted := m.conns()
+		peak = max(peak, n, prevOpen+int(accepted-prevAccepted))
+		prevOpen, prevAccepted = n, accepted
 		if peak-n < minMemoryDrop || n > peak/2 || time.Since(last) < m.interval {
 			continue
 		}
@@ -100,6 +106,6 @@ func (m *memoryReturner) run(ctx context.Context) {
 
 // newMemoryReturner returns the runner's returner for the server's
 // connection count.
-func newMemoryReturner(c memoryConfig, conns func() int, logger *slog.Logger) *memoryReturner {
+func newMemoryReturner(c memoryConfig, conns func() (int, uint64), logger *slog.Logger) *memoryReturner {
 	return &memoryReturner{conns: conns, free: debug.FreeOSMemory, interval: c.interval, poll: memoryPoll, logger: logger}
 }

@@ -20,21 +20,28 @@ import (
 // interval.
 func TestMemoryReturner(t *testing.T) {
 	t.Parallel()
+	// Each poll sees {open, accepted so far}; the first is read at start.
+	type poll struct {
+		open     int
+		accepted uint64
+	}
 	tests := []struct {
 		name      string
 		interval  time.Duration
-		conns     []int // one per poll
+		polls     []poll
 		wantFrees int
 	}{
-		{"off", 0, []int{2000, 0}, 0},
-		{"growing", time.Nanosecond, []int{0, 50, 500, 2000}, 0},
-		{"fall to more than half", time.Nanosecond, []int{0, 2000, 1001, 1001}, 0},
-		{"fall too small", time.Nanosecond, []int{0, 99, 0, 0}, 0},
-		{"fall to half", time.Nanosecond, []int{0, 2000, 1000, 1000, 1000}, 1},
-		{"fall to zero", time.Nanosecond, []int{2000, 0, 0, 0}, 1},
-		{"two waves", time.Nanosecond, []int{2000, 0, 2000, 0, 0}, 2},
-		{"two waves in one interval", time.Hour, []int{2000, 0, 2000, 0, 0}, 1},
-		{"fall between polls is seen at the next", time.Nanosecond, []int{0, 2000, 1500, 900, 900}, 1},
+		{"off", 0, []poll{{0, 0}, {2000, 2000}, {0, 2000}}, 0},
+		{"growing", time.Nanosecond, []poll{{0, 0}, {50, 50}, {500, 500}, {2000, 2000}}, 0},
+		{"fall to more than half", time.Nanosecond, []poll{{0, 0}, {2000, 2000}, {1001, 2000}, {1001, 2000}}, 0},
+		{"fall too small", time.Nanosecond, []poll{{0, 0}, {99, 99}, {0, 99}, {0, 99}}, 0},
+		{"fall to half", time.Nanosecond, []poll{{0, 0}, {2000, 2000}, {1000, 2000}, {1000, 2000}, {1000, 2000}}, 1},
+		{"fall to zero", time.Nanosecond, []poll{{2000, 2000}, {0, 2000}, {0, 2000}, {0, 2000}}, 1},
+		{"two waves", time.Nanosecond, []poll{{2000, 2000}, {0, 2000}, {2000, 4000}, {0, 4000}, {0, 4000}}, 2},
+		{"two waves in one interval", time.Hour, []poll{{2000, 2000}, {0, 2000}, {2000, 4000}, {0, 4000}, {0, 4000}}, 1},
+		{"fall over two polls", time.Nanosecond, []poll{{0, 0}, {2000, 2000}, {1500, 2000}, {900, 2000}, {900, 2000}}, 1},
+		{"wave between two polls", time.Nanosecond, []poll{{0, 0}, {0, 2000}, {0, 2000}}, 1},
+		{"steady with little churn", time.Nanosecond, []poll{{50, 50}, {50, 60}, {50, 70}, {50, 80}}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,13 +50,13 @@ func TestMemoryReturner(t *testing.T) {
 			defer cancel()
 			var polls, frees atomic.Int64
 			m := &memoryReturner{
-				conns: func() int {
+				conns: func() (int, uint64) {
 					i := int(polls.Add(1) - 1)
-					if i >= len(tt.conns)-1 {
+					if i >= len(tt.polls)-1 {
 						cancel()
-						i = len(tt.conns) - 1
+						i = len(tt.polls) - 1
 					}
-					return tt.conns[i]
+					return tt.polls[i].open, tt.polls[i].accepted
 				},
 				free:     func() { frees.Add(1) },
 				interval: tt.interval,
@@ -62,7 +69,7 @@ func TestMemoryReturner(t *testing.T) {
 			}
 			wait()
 			if got := frees.Load(); got != int64(tt.wantFrees) {
-				t.Errorf("conns %v, interval %v: %d frees; want %d", tt.conns, tt.interval, got, tt.wantFrees)
+				t.Errorf("polls %v, interval %v: %d frees; want %d", tt.polls, tt.interval, got, tt.wantFrees)
 			}
 		})
 	}

@@ -377,7 +377,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		ready <- ln.Addr().String()
 	}
 	mctx, stopMemory := context.WithCancel(ctx)
-	defer newMemoryReturner(all.mc, func() int { return srv.Stats().Connections }, logger).start(mctx)()
+	defer newMemoryReturner(all.mc, func() (int, uint64) { st := srv.Stats(); return st.Connections, st.ConnectionsTotal }, logger).start(mctx)()
 	defer stopMemory()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
