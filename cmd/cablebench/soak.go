@@ -185,20 +185,11 @@ func runSoak(ctx context.Context, o *options, prog *progress) (*SoakResult, erro
 		return nil, err
 	}
 	res.Samples = append(res.Samples, after)
-	pct := func(s ServerSample) float64 {
-		if before.RSS <= 0 || s.RSS < 0 {
-			return math.NaN()
-		}
-		return 100 * float64(s.RSS-before.RSS) / float64(before.RSS)
-	}
-	within := func(s ServerSample) bool { return math.Abs(pct(s)) <= o.tolerance }
-	res.AfterRSSPercent = pct(after)
-	last := after
-	if within(after) {
-		res.ReturnedAfterS = 0
-	}
+	first := len(res.Samples) - 1
+	var lastRSS atomic.Int64
+	lastRSS.Store(after.RSS)
 	prog.phase(func(time.Duration) string {
-		return fmt.Sprintf("settling %.0fs/%.0fs, server RSS %+.1f%% of the baseline", time.Since(end).Seconds(), o.settle.Seconds(), pct(last))
+		return fmt.Sprintf("settling %.0fs/%.0fs, server RSS %s", time.Since(end).Seconds(), o.settle.Seconds(), fmtBytes(float64(lastRSS.Load())))
 	})
 	tick := time.NewTicker(o.every)
 	defer tick.Stop()
@@ -210,19 +201,41 @@ func runSoak(ctx context.Context, o *options, prog *progress) (*SoakResult, erro
 		case <-tick.C:
 		case <-time.After(time.Until(deadline)):
 		}
-		s, err := p.sample(ctx, fmt.Sprintf("+%.0fs", time.Since(end).Seconds()), start)
+		s, err := p.sample(ctx, fmt.Sprintf("+%.1fs", time.Since(end).Seconds()), start)
 		if err != nil {
 			return nil, err
 		}
 		res.Samples = append(res.Samples, s)
-		last = s
-		if res.ReturnedAfterS < 0 && within(s) {
-			res.ReturnedAfterS = time.Since(end).Seconds()
+		lastRSS.Store(s.RSS)
+	}
+	res.judge(first)
+	return res, nil
+}
+
+// judge sets the verdict from the samples: the first is the baseline,
+// and those from index after on follow the end of the last wave.
+func (r *SoakResult) judge(after int) {
+	r.ReturnedAfterS, r.MemoryReturned = -1, false
+	if len(r.Samples) == 0 || after < 1 || after >= len(r.Samples) {
+		return
+	}
+	base := r.Samples[0].RSS
+	if base <= 0 {
+		return // no RSS: no verdict
+	}
+	pct := func(s ServerSample) float64 { return 100 * float64(s.RSS-base) / float64(base) }
+	within := func(s ServerSample) bool { return s.RSS >= 0 && math.Abs(pct(s)) <= r.TolerancePercent }
+	end := r.Samples[after].AtS
+	for _, s := range r.Samples[after:] {
+		if within(s) {
+			r.ReturnedAfterS = s.AtS - end
+			break
 		}
 	}
-	res.FinalRSSPercent = pct(last)
-	res.MemoryReturned = within(last)
-	return res, nil
+	last := r.Samples[len(r.Samples)-1]
+	r.AfterRSSPercent = pct(r.Samples[after])
+	r.FinalRSSPercent = pct(last)
+	r.MemoryReturned = within(last)
 }
 
 // endAll ends clients, conc at a time: every other one by a TCP reset
