@@ -23,6 +23,11 @@ type ServerSample struct {
 	Streams     int64   `json:"streams"`
 	FDs         int64   `json:"fds"`
 	RSS         int64   `json:"rss_bytes"`
+	// RSSAnon and RSSFile split RSS into anonymous memory (heap, stacks,
+	// runtime metadata) and file-backed pages (mostly the binary's code,
+	// paged in as code paths first run); they need -pid.
+	RSSAnon int64 `json:"rss_anon_bytes"`
+	RSSFile int64 `json:"rss_file_bytes"`
 }
 
 // String formats s for the table.
@@ -36,6 +41,9 @@ func (s ServerSample) String() string {
 	rss := "-"
 	if s.RSS >= 0 {
 		rss = fmtBytes(float64(s.RSS))
+	}
+	if s.RSSAnon >= 0 && s.RSSFile >= 0 {
+		rss += fmt.Sprintf(" (anon %s, file %s)", fmtBytes(float64(s.RSSAnon)), fmtBytes(float64(s.RSSFile)))
 	}
 	return fmt.Sprintf("goroutines %s, conns %s, streams %s, fds %s, RSS %s",
 		f(s.Goroutines), f(s.Connections), f(s.Streams), f(s.FDs), rss)
@@ -122,7 +130,7 @@ func parseMetrics(r io.Reader) (map[string]float64, error) {
 
 // sample reads the server's figures now.
 func (p *probe) sample(ctx context.Context, label string, start time.Time) (ServerSample, error) {
-	s := ServerSample{Label: label, AtS: time.Since(start).Seconds(), Goroutines: -1, Connections: -1, Streams: -1, FDs: -1, RSS: -1}
+	s := ServerSample{Label: label, AtS: time.Since(start).Seconds(), Goroutines: -1, Connections: -1, Streams: -1, FDs: -1, RSS: -1, RSSAnon: -1, RSSFile: -1}
 	if p.metricsURL != "" {
 		m, err := p.scrape(ctx)
 		if err != nil {
@@ -141,11 +149,21 @@ func (p *probe) sample(ctx context.Context, label string, start time.Time) (Serv
 		s.RSS = get("gocable_process_resident_memory_bytes")
 	}
 	if p.pid > 0 {
-		rss, err := readRSS(p.pid)
+		st, err := procStatus(p.pid)
 		if err != nil {
 			return s, err
 		}
-		s.RSS = rss
+		kb, err := statusField(st, "VmRSS")
+		if err != nil {
+			return s, err
+		}
+		s.RSS = kb * 1024
+		if kb, err := statusField(st, "RssAnon"); err == nil {
+			s.RSSAnon = kb * 1024
+		}
+		if kb, err := statusField(st, "RssFile"); err == nil {
+			s.RSSFile = kb * 1024
+		}
 		if n, err := countFDs(p.pid); err == nil {
 			s.FDs = n
 		}

@@ -169,7 +169,7 @@ func runSoak(ctx context.Context, o *options, prog *progress) (*SoakResult, erro
 		resets := endAll(dr.clients, o.c)
 		res.Resets += resets
 		res.CleanCloses += len(dr.clients) - resets
-		res.Lingering += p.waitConns(ctx, before.Connections)
+		res.Lingering += p.waitConns(ctx, before.Connections, before.Streams)
 	}
 	res.CPU = cpu.stop("churning")
 	res.ChurnS = time.Since(start).Seconds()
@@ -189,7 +189,7 @@ func runSoak(ctx context.Context, o *options, prog *progress) (*SoakResult, erro
 	var lastRSS atomic.Int64
 	lastRSS.Store(after.RSS)
 	prog.phase(func(time.Duration) string {
-		return fmt.Sprintf("settling %.0fs/%.0fs, server RSS %s", time.Since(end).Seconds(), o.settle.Seconds(), fmtBytes(float64(lastRSS.Load())))
+		return fmt.Sprintf("settling %.1fs/%.1fs, server RSS %s", time.Since(end).Seconds(), o.settle.Seconds(), fmtBytes(float64(lastRSS.Load())))
 	})
 	tick := time.NewTicker(o.every)
 	defer tick.Stop()
@@ -275,9 +275,10 @@ func (c *client) reset() bool {
 }
 
 // waitConns waits up to closeWait for the server to count at most base
-// connections, and returns how many more it still counts (0 without
-// /metrics, after a short pause).
-func (p *probe) waitConns(ctx context.Context, base int64) int {
+// connections and baseStreams streams (a stream is let go just after its
+// last connection), and returns how many more connections it still counts
+// (0 without /metrics, after a short pause).
+func (p *probe) waitConns(ctx context.Context, base, baseStreams int64) int {
 	if p.metricsURL == "" || base < 0 {
 		time.Sleep(500 * time.Millisecond)
 		return 0
@@ -289,11 +290,11 @@ func (p *probe) waitConns(ctx context.Context, base int64) int {
 			return 0
 		}
 		n := int64(m["gocable_connections"])
-		if n <= base {
+		if n <= base && (baseStreams < 0 || int64(m["gocable_streams"]) <= baseStreams) {
 			return 0
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return int(n - base)
+			return int(max(n-base, 0))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
