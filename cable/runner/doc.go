@@ -34,4 +34,10 @@
 // every client {"type":"disconnect","reason":"server_restart",
 // "reconnect":true} and waits for the connections to end, within
 // --shutdown-timeout. Nothing it started outlives it.
+//
+// While it serves, the runner returns freed memory to the OS
+// (debug.FreeOSMemory) once the connection count has fallen to half its
+// recent peak or less, at most once per --return-memory-interval (10s
+// by default; 0 never): the Go runtime otherwise keeps the heap a crowd of
+// departed connections used for minutes.
 package runner
