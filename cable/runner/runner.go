@@ -376,9 +376,12 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
+	// The memory returner runs while the server serves; it is stopped,
+	// and waited for, when serve returns.
 	mctx, stopMemory := context.WithCancel(ctx)
-	defer newMemoryReturner(all.mc, func() (int, uint64) { st := srv.Stats(); return st.Connections, st.ConnectionsTotal }, logger).start(mctx)()
-	defer stopMemory()
+	conns := func() (int, uint64) { st := srv.Stats(); return st.Connections, st.ConnectionsTotal }
+	waitMemory := newMemoryReturner(all.mc, conns, logger).start(mctx)
+	defer func() { stopMemory(); waitMemory() }()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
 
