@@ -33,7 +33,9 @@ type metric struct {
 // cable.LimitHits (limit="subscriptions", "identifier_bytes", "commands",
 // "protocol_errors", "client_pings", "peer_timeout", "send_queue_bytes",
 // "origin_headers", "message_size", "pending_commands"), zeros included,
-// so that alerts see every series. With a Canary it adds
+// so that alerts see every series. Where /proc/self can be read (Linux)
+// it adds gocable_process_resident_memory_bytes and
+// gocable_process_open_fds. With a Canary it adds
 // gocable_canary_up (1 while its Status is OK),
 // gocable_canary_round_trip_seconds (the last probe's round trip, 0 before
 // the first) and gocable_canary_failures_total (times it started failing).
@@ -91,6 +93,7 @@ func (m Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			metric{"gocable_canary_failures_total", "counter", "Times the canary started failing.", float64(cs.Failures), ""},
 		)
 	}
+	ms = append(ms, processMetrics()...)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	writeMetrics(w, ms)
 }

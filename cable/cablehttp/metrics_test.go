@@ -121,6 +121,13 @@ func TestMetricsStats(t *testing.T) {
 			want             [2]float64
 		}{`gocable_limit_hits_total{limit="` + limit + `"}`, "counter", limitHelp, [2]float64{float64(n), float64(n)}})
 	})
+	tests = append(tests, []struct {
+		name, kind, help string
+		want             [2]float64
+	}{
+		{"gocable_process_resident_memory_bytes", "gauge", "Resident memory of the process in bytes.", [2]float64{1 << 20, 1 << 40}},
+		{"gocable_process_open_fds", "gauge", "Open file descriptors of the process.", [2]float64{3, 1e6}},
+	}...)
 	if len(order) != len(tests) {
 		t.Errorf("metrics %v; want %d", order, len(tests))
 	}
@@ -213,7 +220,7 @@ func TestMetricsPubSubUp(t *testing.T) {
 				t.Errorf("gocable_pubsub_up = %g; want %g", up, tc.wantUp)
 			}
 			for name, s := range got {
-				if name != "gocable_pubsub_up" && name != "gocable_goroutines" && s.value != 0 {
+				if name != "gocable_pubsub_up" && name != "gocable_goroutines" && !strings.HasPrefix(name, "gocable_process_") && s.value != 0 {
 					t.Errorf("%s = %g without a Server; want 0", name, s.value)
 				}
 			}

@@ -47,4 +47,10 @@
 // "reconnect":true}, waits for the connections to end and calls
 // [Options].Stop, within --shutdown-timeout. Nothing it started outlives
 // it, except go-redis' process-wide logger, which the first Run sets.
+//
+// While it serves, the runner returns freed memory to the OS
+// (debug.FreeOSMemory) once the connection count has fallen to half its
+// recent peak or less, at most once per --return-memory-interval (10s
+// by default; 0 never): the Go runtime otherwise keeps the heap a crowd of
+// departed connections used for minutes.
 package runner

@@ -215,6 +215,7 @@ type configs struct {
 	dc  demoConfig
 	chc builtinConfig
 	lc  limitsConfig
+	mc  memoryConfig
 }
 
 func (c *configs) register(fs *flag.FlagSet) {
@@ -226,6 +227,7 @@ func (c *configs) register(fs *flag.FlagSet) {
 	c.dc.register(fs)
 	c.chc.register(fs)
 	c.lc.register(fs)
+	c.mc.register(fs)
 }
 
 // envName finds the variable a flag's usage names: "(env NAME ...".
@@ -325,6 +327,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		return err
 	}
 	if err := cfg.check(); err != nil {
+		return err
+	}
+	if err := all.mc.check(); err != nil {
 		return err
 	}
 	logger, err := newLogger(logOut, cfg.logLevel, cfg.logFormat)
@@ -452,6 +457,12 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
+	// The memory returner runs while the server serves; it is stopped,
+	// and waited for, when serve returns.
+	mctx, stopMemory := context.WithCancel(ctx)
+	conns := func() (int, uint64) { st := srv.Stats(); return st.Connections, st.ConnectionsTotal }
+	waitMemory := newMemoryReturner(all.mc, conns, logger).start(mctx)
+	defer func() { stopMemory(); waitMemory() }()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
 

@@ -15,6 +15,7 @@
 //	cablebench connect   [flags]   connect+subscribe rate and setup latency
 //	cablebench broadcast [flags]   fan-out latency, missing messages, server CPU per delivery
 //	cablebench echo      [flags]   perform -> transmit round-trip latency
+//	cablebench soak      [flags]   churn waves of connections; does the server's memory come back?
 //
 // Run cablebench MODE -h for a mode's flags (one or two dashes both work).
 // Every mode prints a progress line to stderr every second, a table to
@@ -23,7 +24,10 @@
 // connections, messages or round trips failed, 2 for bad usage and 1 when
 // the run could not be done.
 //
-// Server figures need -pid, the server's process id on this machine. Each
+// Server figures need -pid, the server's process id on this machine; soak
+// reads them from the server's /metrics as well (-metrics-url), so it
+// needs -pid only for RSS split into anonymous and file-backed memory or
+// against a server without gocable's process gauges. Each
 // mode also reports the CPU cablebench itself used: a tool near 100% of
 // its core is measuring itself as much as the server.
 //

@@ -73,6 +73,11 @@ type options struct {
 
 	k int // echo
 
+	waves      int // soak
+	every      time.Duration
+	metricsURL string
+	tolerance  float64
+
 	progressOut io.Writer
 	flags       map[string]string // every flag's value, for the JSON report
 }
@@ -102,6 +107,10 @@ Modes:
              delivery latency, fan-out time, missing messages and server
              CPU per delivered message (needs -pid)
   echo       -k perform->transmit round trips over -c connections
+  soak       -waves waves of -n subscribed connections, half ended by TCP
+             reset, half closed cleanly; the server's goroutines,
+             connections, streams, fds and RSS before, after and while
+             settling, and whether its memory came back to the baseline
 
 Run cablebench MODE -h for the flags of a mode.
 `
@@ -145,6 +154,14 @@ func newFlagSet(mode string, o *options, stderr io.Writer) (*flag.FlagSet, error
 		fs.IntVar(&o.c, "c", 10, "connections, each doing its share of the round trips one after another")
 		fs.IntVar(&o.k, "k", 10000, "round trips in all")
 		fs.IntVar(&o.pad, "pad", 0, "bytes of padding added to each payload")
+	case "soak":
+		fs.IntVar(&o.n, "n", 2000, "connections per wave")
+		fs.IntVar(&o.c, "c", 200, "connections opened (and ended) at a time")
+		fs.IntVar(&o.waves, "waves", 10, "waves of connections")
+		fs.DurationVar(&o.settle, "settle", time.Minute, "follow the server this long after the last wave")
+		fs.DurationVar(&o.every, "every", 5*time.Second, "sample the server this often while settling")
+		fs.StringVar(&o.metricsURL, "metrics-url", "", "the server's Prometheus endpoint (default http://HOST/metrics of -url; none: use -pid only)")
+		fs.Float64Var(&o.tolerance, "tolerance", 10, "verdict: the server's RSS at the end of -settle is within this many percent of the pre-soak baseline")
 	default:
 		return nil, fmt.Errorf("cablebench: unknown mode %q", mode)
 	}
@@ -170,6 +187,9 @@ func parseOptions(mode string, args []string, stderr io.Writer) (*options, error
 		return nil, err
 	}
 	o.flags["origin"] = o.origin
+	if o.mode == "soak" {
+		o.flags["metrics-url"] = o.metricsURL
+	}
 	return o, nil
 }
 
@@ -213,7 +233,7 @@ func (o *options) check() error {
 		o.progress = 0
 	}
 	switch o.mode {
-	case "idle", "connect", "broadcast":
+	case "idle", "connect", "broadcast", "soak":
 		if o.n < 1 || o.n > maxConns {
 			return fmt.Errorf("cablebench: -n %d: want 1 to %d", o.n, maxConns)
 		}
@@ -237,6 +257,11 @@ func (o *options) check() error {
 		v    time.Duration
 	}{{"settle", o.settle}, {"hold", o.hold}, {"drain", o.drain}, {"baseline", o.baseline}} {
 		if err := inRange(d.name, d.v, 0, maxDuration); err != nil {
+			return err
+		}
+	}
+	if o.mode == "soak" {
+		if err := o.checkSoak(u); err != nil {
 			return err
 		}
 	}
@@ -398,6 +423,8 @@ func runMode(ctx context.Context, o *options, prog *progress) (result, error) {
 		return runBroadcast(ctx, o, prog)
 	case "echo":
 		return runEcho(ctx, o, prog)
+	case "soak":
+		return runSoak(ctx, o, prog)
 	}
 	return nil, fmt.Errorf("cablebench: unknown mode %q", o.mode)
 }
