@@ -14,6 +14,27 @@ type Stats struct {
 	ProtocolErrorsTotal uint64 // client commands that could not be carried out (logged)
 	BroadcastsTotal     uint64 // messages received from the PubSub for a local stream
 	FramesTotal         uint64 // frames written to clients (pings included)
+
+	// LimitHits counts the requests and connections refused by each
+	// limit: gocable_limit_hits_total{limit="..."}.
+	LimitHits LimitHits
+}
+
+// LimitHits counts, per limit, the requests and connections a limit
+// refused since the Server started. The zero value is no hits.
+type LimitHits struct {
+	MaxConnections uint64 // upgrades refused by Server.MaxConnections (503)
+	ConnectionRate uint64 // upgrades refused by Server.ConnectionRate (429)
+}
+
+// ByName returns the counts by limit name (LimitMaxConnections,
+// LimitConnectionRate), the label values of gocable_limit_hits_total;
+// every limit is present, with its zero count if it was never hit.
+func (h LimitHits) ByName() map[string]uint64 {
+	return map[string]uint64{
+		LimitMaxConnections: h.MaxConnections,
+		LimitConnectionRate: h.ConnectionRate,
+	}
 }
 
 // counters are the Server's Stats totals.
@@ -40,5 +61,9 @@ func (s *Server) Stats() Stats {
 		ProtocolErrorsTotal: s.stats.protocolErrors.Load(),
 		BroadcastsTotal:     s.stats.broadcasts.Load(),
 		FramesTotal:         s.stats.frames.Load(),
+		LimitHits: LimitHits{
+			MaxConnections: s.adm.capHits.load(),
+			ConnectionRate: s.adm.rateHits.load(),
+		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"sort"
 
 	"github.com/gocable/gocable/cable"
 )
@@ -18,13 +19,14 @@ type metric struct {
 // Metrics is an http.Handler that serves a server's counters in the
 // Prometheus text format (version 0.0.4), which every metrics agent
 // reads; no client library is needed for a handful of numbers. The
-// samples, all unlabelled, are the fields of cable.Stats as
+// unlabelled samples are the fields of cable.Stats as
 // gocable_connections, gocable_streams, gocable_connections_total,
 // gocable_unauthorized_total, gocable_slow_clients_total,
 // gocable_commands_total, gocable_protocol_errors_total,
 // gocable_broadcasts_total and gocable_frames_total, plus
 // gocable_pubsub_up (1 while the pub/sub is "ok" or "memory", else 0) and
-// gocable_goroutines (of the process).
+// gocable_goroutines (of the process); and gocable_limit_hits_total, one
+// sample per limit of cable.Stats.LimitHits, labelled limit="<name>".
 //
 // The zero value serves every counter as 0 and gocable_pubsub_up as 1.
 type Metrics struct {
@@ -63,6 +65,26 @@ func (m Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	writeMetrics(w, ms)
+	writeLabelled(w, "gocable_limit_hits_total", "counter",
+		"Requests and connections refused because they hit a limit.", "limit", st.LimitHits.ByName())
+}
+
+// writeLabelled writes one counter with a sample per label value, in
+// sorted order, under a single HELP and TYPE. Nothing is written for an
+// empty byLabel.
+func writeLabelled(w io.Writer, name, kind, help, label string, byLabel map[string]uint64) {
+	if len(byLabel) == 0 {
+		return
+	}
+	values := make([]string, 0, len(byLabel))
+	for v := range byLabel {
+		values = append(values, v)
+	}
+	sort.Strings(values)
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, kind)
+	for _, v := range values {
+		fmt.Fprintf(w, "%s{%s=%q} %d\n", name, label, v, byLabel[v])
+	}
 }
 
 // writeMetrics writes ms with their HELP and TYPE lines. Write errors are

@@ -21,33 +21,49 @@ type sample struct {
 var (
 	helpLine   = regexp.MustCompile(`^# HELP (\w+) (.+)$`)
 	typeLine   = regexp.MustCompile(`^# TYPE (\w+) (gauge|counter)$`)
-	sampleLine = regexp.MustCompile(`^(\w+) (\S+)$`)
+	sampleLine = regexp.MustCompile(`^(\w+)(\{\w+="[^"]*"\})? (\S+)$`)
 )
 
-// parseMetrics reads the text format strictly: every sample comes after
-// its HELP and TYPE lines, and no name appears twice.
+// parseMetrics reads the text format strictly: every metric has its HELP
+// and TYPE lines, then its samples (one, or one per label value), and no
+// name appears twice. Samples are keyed by name and labels:
+// gocable_limit_hits_total{limit="max_connections"}.
 func parseMetrics(t *testing.T, body string) (map[string]sample, []string) {
 	t.Helper()
 	got := make(map[string]sample)
+	families := make(map[string]bool)
 	var order []string
 	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
-	if len(lines)%3 != 0 {
-		t.Fatalf("%d lines; want HELP, TYPE and sample for each metric:\n%s", len(lines), body)
-	}
-	for i := 0; i < len(lines); i += 3 {
-		h, ty, s := helpLine.FindStringSubmatch(lines[i]), typeLine.FindStringSubmatch(lines[i+1]), sampleLine.FindStringSubmatch(lines[i+2])
-		if h == nil || ty == nil || s == nil || h[1] != ty[1] || ty[1] != s[1] {
-			t.Fatalf("lines %d-%d are not HELP, TYPE and sample of one metric:\n%s", i+1, i+3, strings.Join(lines[i:i+3], "\n"))
+	for i := 0; i < len(lines); {
+		if i+2 >= len(lines) {
+			t.Fatalf("%d lines; want HELP, TYPE and samples for each metric:\n%s", len(lines), body)
 		}
-		v, err := strconv.ParseFloat(s[2], 64)
-		if err != nil {
-			t.Fatalf("line %d: %v", i+3, err)
+		h, ty := helpLine.FindStringSubmatch(lines[i]), typeLine.FindStringSubmatch(lines[i+1])
+		if h == nil || ty == nil || h[1] != ty[1] || families[h[1]] {
+			t.Fatalf("lines %d-%d are not the HELP and TYPE of a new metric:\n%s", i+1, i+2, strings.Join(lines[i:i+2], "\n"))
 		}
-		if _, dup := got[s[1]]; dup {
-			t.Fatalf("%s appears twice", s[1])
+		families[h[1]] = true
+		n := 0
+		for i += 2; i < len(lines) && !strings.HasPrefix(lines[i], "#"); i++ {
+			s := sampleLine.FindStringSubmatch(lines[i])
+			if s == nil || s[1] != h[1] || (n > 0 && s[2] == "") {
+				t.Fatalf("line %d is not a sample of %s:\n%s", i+1, h[1], lines[i])
+			}
+			v, err := strconv.ParseFloat(s[3], 64)
+			if err != nil {
+				t.Fatalf("line %d: %v", i+1, err)
+			}
+			key := s[1] + s[2]
+			if _, dup := got[key]; dup {
+				t.Fatalf("%s appears twice", key)
+			}
+			got[key] = sample{help: h[2], kind: ty[2], value: v}
+			order = append(order, key)
+			n++
 		}
-		got[s[1]] = sample{help: h[2], kind: ty[2], value: v}
-		order = append(order, s[1])
+		if n == 0 {
+			t.Fatalf("%s has no sample", h[1])
+		}
 	}
 	return got, order
 }
@@ -97,6 +113,8 @@ func TestMetricsStats(t *testing.T) {
 		{"gocable_broadcasts_total", "counter", "Messages received from the pub/sub for a local stream.", field(func(s cable.Stats) float64 { return float64(s.BroadcastsTotal) })},
 		{"gocable_frames_total", "counter", "Frames written to clients.", field(func(s cable.Stats) float64 { return float64(s.FramesTotal) })},
 		{"gocable_goroutines", "gauge", "Goroutines in the process.", [2]float64{1, 1e6}},
+		{`gocable_limit_hits_total{limit="connection_rate"}`, "counter", "Requests and connections refused because they hit a limit.", [2]float64{0, 0}},
+		{`gocable_limit_hits_total{limit="max_connections"}`, "counter", "Requests and connections refused because they hit a limit.", [2]float64{0, 0}},
 	}
 	if len(order) != len(tests) {
 		t.Errorf("metrics %v; want %d", order, len(tests))
@@ -131,19 +149,22 @@ func (f fixedStats) Stats() cable.Stats { return cable.Stats(f) }
 // a sample showing another field's value is caught.
 func TestMetricsFieldNames(t *testing.T) {
 	st := cable.Stats{Connections: 2, Streams: 3, ConnectionsTotal: 5, UnauthorizedTotal: 7, SlowClientsTotal: 11,
-		CommandsTotal: 13, ProtocolErrorsTotal: 17, BroadcastsTotal: 19, FramesTotal: 1 << 40}
+		CommandsTotal: 13, ProtocolErrorsTotal: 17, BroadcastsTotal: 19, FramesTotal: 1 << 40,
+		LimitHits: cable.LimitHits{MaxConnections: 23, ConnectionRate: 29}}
 	rec := get(cablehttp.Metrics{Server: fixedStats(st)}, "/metrics")
 	got, _ := parseMetrics(t, rec.Body.String())
 	for name, want := range map[string]float64{
-		"gocable_connections":           float64(st.Connections),
-		"gocable_streams":               float64(st.Streams),
-		"gocable_connections_total":     float64(st.ConnectionsTotal),
-		"gocable_unauthorized_total":    float64(st.UnauthorizedTotal),
-		"gocable_slow_clients_total":    float64(st.SlowClientsTotal),
-		"gocable_commands_total":        float64(st.CommandsTotal),
-		"gocable_protocol_errors_total": float64(st.ProtocolErrorsTotal),
-		"gocable_broadcasts_total":      float64(st.BroadcastsTotal),
-		"gocable_frames_total":          float64(st.FramesTotal),
+		"gocable_connections":                               float64(st.Connections),
+		"gocable_streams":                                   float64(st.Streams),
+		"gocable_connections_total":                         float64(st.ConnectionsTotal),
+		"gocable_unauthorized_total":                        float64(st.UnauthorizedTotal),
+		"gocable_slow_clients_total":                        float64(st.SlowClientsTotal),
+		"gocable_commands_total":                            float64(st.CommandsTotal),
+		"gocable_protocol_errors_total":                     float64(st.ProtocolErrorsTotal),
+		"gocable_broadcasts_total":                          float64(st.BroadcastsTotal),
+		"gocable_frames_total":                              float64(st.FramesTotal),
+		`gocable_limit_hits_total{limit="max_connections"}`: float64(st.LimitHits.MaxConnections),
+		`gocable_limit_hits_total{limit="connection_rate"}`: float64(st.LimitHits.ConnectionRate),
 	} {
 		if s, ok := got[name]; !ok || s.value != want {
 			t.Errorf("%s = %g (present %v); want %g", name, s.value, ok, want)
