@@ -25,15 +25,31 @@ type Stats struct {
 type LimitHits struct {
 	MaxConnections uint64 // upgrades refused by Server.MaxConnections (503)
 	ConnectionRate uint64 // upgrades refused by Server.ConnectionRate (429)
+
+	// HTTPReadTimeout and HTTPWriteTimeout count HTTP requests cut short
+	// because reading them, or writing their response, took longer than
+	// allowed. The http.Server is the program's, so the program counts
+	// them (package runner does); a Server's own Stats leaves them zero.
+	HTTPReadTimeout  uint64
+	HTTPWriteTimeout uint64
 }
 
+// Limit names of the HTTP timeouts, in LimitHits.ByName.
+const (
+	LimitHTTPReadTimeout  = "http_read_timeout"
+	LimitHTTPWriteTimeout = "http_write_timeout"
+)
+
 // ByName returns the counts by limit name (LimitMaxConnections,
-// LimitConnectionRate), the label values of gocable_limit_hits_total;
+// LimitConnectionRate, LimitHTTPReadTimeout, LimitHTTPWriteTimeout), the
+// label values of gocable_limit_hits_total;
 // every limit is present, with its zero count if it was never hit.
 func (h LimitHits) ByName() map[string]uint64 {
 	return map[string]uint64{
-		LimitMaxConnections: h.MaxConnections,
-		LimitConnectionRate: h.ConnectionRate,
+		LimitMaxConnections:   h.MaxConnections,
+		LimitConnectionRate:   h.ConnectionRate,
+		LimitHTTPReadTimeout:  h.HTTPReadTimeout,
+		LimitHTTPWriteTimeout: h.HTTPWriteTimeout,
 	}
 }
 

@@ -114,6 +114,8 @@ func TestMetricsStats(t *testing.T) {
 		{"gocable_frames_total", "counter", "Frames written to clients.", field(func(s cable.Stats) float64 { return float64(s.FramesTotal) })},
 		{"gocable_goroutines", "gauge", "Goroutines in the process.", [2]float64{1, 1e6}},
 		{`gocable_limit_hits_total{limit="connection_rate"}`, "counter", "Requests and connections refused because they hit a limit.", [2]float64{0, 0}},
+		{`gocable_limit_hits_total{limit="http_read_timeout"}`, "counter", "Requests and connections refused because they hit a limit.", [2]float64{0, 0}},
+		{`gocable_limit_hits_total{limit="http_write_timeout"}`, "counter", "Requests and connections refused because they hit a limit.", [2]float64{0, 0}},
 		{`gocable_limit_hits_total{limit="max_connections"}`, "counter", "Requests and connections refused because they hit a limit.", [2]float64{0, 0}},
 	}
 	if len(order) != len(tests) {
@@ -150,21 +152,23 @@ func (f fixedStats) Stats() cable.Stats { return cable.Stats(f) }
 func TestMetricsFieldNames(t *testing.T) {
 	st := cable.Stats{Connections: 2, Streams: 3, ConnectionsTotal: 5, UnauthorizedTotal: 7, SlowClientsTotal: 11,
 		CommandsTotal: 13, ProtocolErrorsTotal: 17, BroadcastsTotal: 19, FramesTotal: 1 << 40,
-		LimitHits: cable.LimitHits{MaxConnections: 23, ConnectionRate: 29}}
+		LimitHits: cable.LimitHits{MaxConnections: 23, ConnectionRate: 29, HTTPReadTimeout: 31, HTTPWriteTimeout: 37}}
 	rec := get(cablehttp.Metrics{Server: fixedStats(st)}, "/metrics")
 	got, _ := parseMetrics(t, rec.Body.String())
 	for name, want := range map[string]float64{
-		"gocable_connections":                               float64(st.Connections),
-		"gocable_streams":                                   float64(st.Streams),
-		"gocable_connections_total":                         float64(st.ConnectionsTotal),
-		"gocable_unauthorized_total":                        float64(st.UnauthorizedTotal),
-		"gocable_slow_clients_total":                        float64(st.SlowClientsTotal),
-		"gocable_commands_total":                            float64(st.CommandsTotal),
-		"gocable_protocol_errors_total":                     float64(st.ProtocolErrorsTotal),
-		"gocable_broadcasts_total":                          float64(st.BroadcastsTotal),
-		"gocable_frames_total":                              float64(st.FramesTotal),
-		`gocable_limit_hits_total{limit="max_connections"}`: float64(st.LimitHits.MaxConnections),
-		`gocable_limit_hits_total{limit="connection_rate"}`: float64(st.LimitHits.ConnectionRate),
+		"gocable_connections":                                  float64(st.Connections),
+		"gocable_streams":                                      float64(st.Streams),
+		"gocable_connections_total":                            float64(st.ConnectionsTotal),
+		"gocable_unauthorized_total":                           float64(st.UnauthorizedTotal),
+		"gocable_slow_clients_total":                           float64(st.SlowClientsTotal),
+		"gocable_commands_total":                               float64(st.CommandsTotal),
+		"gocable_protocol_errors_total":                        float64(st.ProtocolErrorsTotal),
+		"gocable_broadcasts_total":                             float64(st.BroadcastsTotal),
+		"gocable_frames_total":                                 float64(st.FramesTotal),
+		`gocable_limit_hits_total{limit="max_connections"}`:    float64(st.LimitHits.MaxConnections),
+		`gocable_limit_hits_total{limit="connection_rate"}`:    float64(st.LimitHits.ConnectionRate),
+		`gocable_limit_hits_total{limit="http_read_timeout"}`:  float64(st.LimitHits.HTTPReadTimeout),
+		`gocable_limit_hits_total{limit="http_write_timeout"}`: float64(st.LimitHits.HTTPWriteTimeout),
 	} {
 		if s, ok := got[name]; !ok || s.value != want {
 			t.Errorf("%s = %g (present %v); want %g", name, s.value, ok, want)

@@ -181,6 +181,7 @@ type configs struct {
 	bc  broadcastConfig
 	dc  demoConfig
 	chc builtinConfig
+	cc  capacityConfig
 }
 
 func (c *configs) register(fs *flag.FlagSet) {
@@ -191,6 +192,7 @@ func (c *configs) register(fs *flag.FlagSet) {
 	c.bc.register(fs)
 	c.dc.register(fs)
 	c.chc.register(fs)
+	c.cc.register(fs)
 }
 
 // envName finds the variable a flag's usage names: "(env NAME ...".
@@ -236,6 +238,8 @@ func valueKind(v flag.Value) string {
 		return "a duration such as 30s or 5m"
 	case int, int64, uint, uint64:
 		return "a whole number"
+	case float64:
+		return "a number"
 	}
 	return "a valid value"
 }
@@ -272,7 +276,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	fs.SetOutput(logOut)
 	var all configs
 	all.register(fs)
-	cfg, ac, pc, tc, bc, dc, chc := &all.cfg, &all.ac, &all.pc, &all.tc, &all.bc, &all.dc, &all.chc
+	cfg, ac, pc, tc, bc, dc, chc, cc := &all.cfg, &all.ac, &all.pc, &all.tc, &all.bc, &all.dc, &all.chc, &all.cc
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -283,6 +287,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		return err
 	}
 	if err := cfg.check(); err != nil {
+		return err
+	}
+	if err := cc.check(cfg.shutdownTimeout); err != nil {
 		return err
 	}
 	logger, err := newLogger(logOut, cfg.logLevel, cfg.logFormat)
@@ -317,6 +324,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		SendQueueLen:   cfg.sendQueue,
 		Logger:         logger,
 	}
+	cc.apply(srv)
+	guard := newHTTPGuard(logger, cc.readTimeout, cc.writeTimeout)
 	for name, newChannel := range opts.Channels {
 		if err := handleChannel(srv, name, newChannel); err != nil {
 			return fmt.Errorf("channel %s: %w", name, err)
@@ -333,6 +342,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if err := handleRoute(mux, cfg.path, srv); err != nil {
 		return fmt.Errorf("--path: %w", err)
 	}
+	bc.readTimeout = cc.readTimeout
 	if err := bc.install(mux, srv, logger); err != nil {
 		return err
 	}
@@ -346,7 +356,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		}
 	}
 	if cfg.metricsPath != "" {
-		metrics := cablehttp.Metrics{Server: srv, PubSubState: psState}
+		metrics := cablehttp.Metrics{Server: guard.stats(srv), PubSubState: psState}
 		if err := handleRoute(mux, cfg.metricsPath, metrics); err != nil {
 			return fmt.Errorf("--metrics-path: %w", err)
 		}
@@ -364,15 +374,20 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	}
 	// IdleTimeout closes kept-alive HTTP connections that send nothing
 	// (ReadHeaderTimeout only covers a connection's first request);
-	// WebSockets are hijacked and not subject to it.
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	// ReadTimeout and WriteTimeout bound every request, body included
+	// (--http-read-timeout, --http-write-timeout). WebSockets are not
+	// subject to them: net/http clears the deadlines when it hands the
+	// connection over (hijackLocked), and gorilla/websocket's Upgrade
+	// clears them again. The guard counts and logs what they cut short.
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: min(10*time.Second, cc.readTimeout), IdleTimeout: 2 * time.Minute,
+		ReadTimeout: cc.readTimeout, WriteTimeout: cc.writeTimeout, ConnState: guard.connState,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	logger.Info("gocable listening", "addr", ln.Addr().String(), "path", cfg.path)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
+	go func() { served <- hs.Serve(guard.listener(ln)) }() // owner: run, which waits on served
 
 	select {
 	case err := <-served:
