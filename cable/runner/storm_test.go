@@ -26,7 +26,7 @@ type stormNode struct {
 	stop func() (time.Duration, error)
 }
 
-var listeningAddr = regexp.MustCompile(`gocable listening addr=(\S+)`)
+var listeningAddr = regexp.MustCompile(`gocable listening"? addr=(\S+)`)
 
 func startStormNode(t *testing.T, args ...string) stormNode {
 	t.Helper()
