@@ -190,7 +190,8 @@ func (l guardListener) Accept() (net.Conn, error) {
 }
 
 // guardConn is a connection the guard watches. After a hijack it only
-// passes calls through.
+// passes calls through; code that needs the *net.TCPConn under a
+// WebSocket (ws.NetConn()) gets it from NetConn.
 type guardConn struct {
 	net.Conn
 	g       *httpGuard
@@ -204,6 +205,10 @@ type guardConn struct {
 func realDeadline(unixNano int64) bool {
 	return unixNano > time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
 }
+
+// NetConn returns the connection the listener accepted, as
+// tls.Conn.NetConn does.
+func (c *guardConn) NetConn() net.Conn { return c.Conn }
 
 func (c *guardConn) serving() bool {
 	switch http.ConnState(c.state.Load()) {

@@ -32,6 +32,6 @@
 // [Run] (and so [Main]) builds the server, calls [Options].Setup, listens,
 // and serves until its context ends. Then it closes the listener, sends
 // every client {"type":"disconnect","reason":"server_restart",
-// "reconnect":true} and waits for the connections to end, within
+// "reconnect":true} (spread over --shutdown-drain) and waits for the connections to end, within
 // --shutdown-timeout. Nothing it started outlives it.
 package runner
