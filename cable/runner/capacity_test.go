@@ -376,3 +376,42 @@ func TestShutdownDrainFlag(t *testing.T) {
 		t.Errorf("shutdown took %v; --shutdown-timeout is 3s", took)
 	}
 }
+
+// A response not written within --http-write-timeout (here: a body that
+// takes longer than that to arrive, then a 202 that cannot go out) is
+// cut short, counted and logged.
+func TestHTTPWriteTimeoutCounted(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	t.Setenv("GOCABLE_BROADCAST_SECRET", secret)
+	addr, logs, _ := startCapacity(t, "--http-write-timeout", "300ms")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := `{"stream":"s","data":1}`
+	fmt.Fprintf(c, "POST /_broadcast HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", secret, len(body))
+	for _, b := range []byte(body) {
+		time.Sleep(30 * time.Millisecond) // 0.7 s in all
+		c.Write([]byte{b})
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+		t.Errorf("a response after the write timeout: %s", resp.Status)
+	}
+	if !waitForCond(5*time.Second, func() bool { return limitHits(t, addr, "http_write_timeout") == 1 }) {
+		t.Errorf("http_write_timeout hits = %d; want 1", limitHits(t, addr, "http_write_timeout"))
+	}
+	if !strings.Contains(logs.String(), "limit=http_write_timeout") {
+		t.Errorf("no warn line names the limit:\n%s", logs)
+	}
+}
+
+func waitForCond(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
