@@ -42,8 +42,8 @@ const (
 
 // ByName returns the counts by limit name (LimitMaxConnections,
 // LimitConnectionRate, LimitHTTPReadTimeout, LimitHTTPWriteTimeout), the
-// label values of gocable_limit_hits_total;
-// every limit is present, with its zero count if it was never hit.
+// label values of gocable_limit_hits_total; every limit is present, with
+// its zero count if it was never hit.
 func (h LimitHits) ByName() map[string]uint64 {
 	return map[string]uint64{
 		LimitMaxConnections:   h.MaxConnections,
