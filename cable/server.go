@@ -441,10 +441,10 @@ func (s *Server) beat(now time.Time) {
 // {"type":"disconnect","reason":"server_restart","reconnect":true} and
 // closes it (server/base.rb, restart), spread over ShutdownDrain if it is
 // set, runs every Unsubscribed and Disconnected hook, and returns when
-// every connection has ended. If ctx
-// ends first, the remaining sockets are closed at once, and Shutdown waits
-// for their hooks before it returns ctx's error. The official client
-// reconnects by itself to whichever server answers next.
+// every connection has ended. If ctx ends first, the remaining sockets
+// are closed at once, and Shutdown waits for their hooks before it
+// returns ctx's error. The official client reconnects by itself to
+// whichever server answers next.
 //
 // Shutdown does not close the PubSub, which the caller owns. It must not be
 // called from a channel hook or from Disconnected, which it waits for. An
