@@ -72,7 +72,8 @@
 // A byte from the client passes through the files in this order:
 //
 //   - server.go: Server.ServeHTTP checks the upgrade request and its
-//     origin (CheckOrigin, or RailsOrigins in origin.go), runs the
+//     origin (CheckOrigin, or RailsOrigins in origin.go), admits it under
+//     MaxConnections and ConnectionRate (admission.go), runs the
 //     Authenticator, upgrades, and hands the socket to the connection's
 //     goroutine.
 //   - conn.go: the connection's read loop reads each text frame, bounds
@@ -131,8 +132,8 @@
 // framed once for all the connections that share it. No lock is held while
 // writing to a socket.
 //
-// Server.Shutdown sends every client a server_restart disconnect, runs every
-// hook, and returns when every connection goroutine has ended. A panic in
+// Server.Shutdown sends every client a server_restart disconnect (spread
+// over ShutdownDrain, admission.go), runs every hook, and returns when every connection goroutine has ended. A panic in
 // channel code is recovered and logged with its stack; the server and the
 // connection live on.
 package cable

@@ -66,7 +66,24 @@ type LimitHits struct {
 	OriginHeaders   uint64 // upgrade requests refused for carrying more than one Origin header
 	MessageSize     uint64 // connections closed (1009) for a message over Server.MaxMessageSize
 	PendingCommands uint64 // connections closed for too many commands (or their bytes) waiting to run
+	MaxConnections  uint64 // upgrades refused by Server.MaxConnections (503)
+	ConnectionRate  uint64 // upgrades refused by Server.ConnectionRate (429)
+
+	// HTTPReadTimeout and HTTPWriteTimeout count HTTP requests cut short
+	// because reading them, or writing their response, took longer than
+	// allowed. The http.Server is the program's, so the program counts
+	// them (package runner does); a Server's own Stats leaves them zero.
+	HTTPReadTimeout  uint64
+	HTTPWriteTimeout uint64
 }
+
+// Limit names of the HTTP timeouts, the label values a program that
+// counts them (package runner) uses for LimitHits.HTTPReadTimeout and
+// HTTPWriteTimeout.
+const (
+	LimitHTTPReadTimeout  = "http_read_timeout"
+	LimitHTTPWriteTimeout = "http_write_timeout"
+)
 
 // Each calls fn with every limit's name (its Prometheus label) and count.
 func (h LimitHits) Each(fn func(limit string, n uint64)) {
@@ -80,6 +97,19 @@ func (h LimitHits) Each(fn func(limit string, n uint64)) {
 	fn(limitOrigins, h.OriginHeaders)
 	fn(limitMessageSize, h.MessageSize)
 	fn(limitPendingCommands, h.PendingCommands)
+	fn(LimitMaxConnections, h.MaxConnections)
+	fn(LimitConnectionRate, h.ConnectionRate)
+	fn(LimitHTTPReadTimeout, h.HTTPReadTimeout)
+	fn(LimitHTTPWriteTimeout, h.HTTPWriteTimeout)
+}
+
+// limitHits is the Server's LimitHits: the per-connection limits' and
+// admission's.
+func (s *Server) limitHits() LimitHits {
+	h := s.limits.snapshot()
+	h.MaxConnections = s.adm.capHits.load()
+	h.ConnectionRate = s.adm.rateHits.load()
+	return h
 }
 
 // limitCounters are the Server's LimitHits.

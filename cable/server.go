@@ -105,6 +105,25 @@ type Server struct {
 	// of lingering until TCP gives up. Zero means 30s; negative means
 	// never.
 	PeerTimeout time.Duration
+	// MaxConnections caps the connections this node serves at once,
+	// upgrades in progress included. One more is refused before the
+	// upgrade with 503 Service Unavailable and Retry-After, counted in
+	// Stats.LimitHits.MaxConnections and logged at warn (at most once
+	// per 10s). Zero means no cap, as in Rails.
+	MaxConnections int
+	// ConnectionRate caps new connections per second, for the reconnect
+	// storm after a deploy: a token bucket holding one second's worth
+	// (at least one). An upgrade beyond it is refused before the
+	// Authenticator runs with 429 Too Many Requests and Retry-After,
+	// counted in Stats.LimitHits.ConnectionRate and logged at warn (at
+	// most once per 10s). Zero means no cap, as in Rails.
+	ConnectionRate float64
+	// ShutdownDrain spreads Shutdown's server_restart frames evenly over
+	// this window, so that clients do not all reconnect to the other
+	// nodes in the same second; heartbeats go on meanwhile. The window is
+	// shortened to three quarters of the time Shutdown's context leaves.
+	// Zero means all at once, as Rails' restart does.
+	ShutdownDrain time.Duration
 
 	// Logger receives the server's logs. Nil means slog.Default().
 	Logger *slog.Logger
@@ -129,6 +148,7 @@ type Server struct {
 	stats     counters
 	limits    limitCounters
 	limitLogs limitLog
+	adm       admission // MaxConnections, ConnectionRate; admission.go
 
 	// abort is cancelled when Shutdown runs out of time: it ends
 	// authentications still in progress.
@@ -315,9 +335,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
+	if !s.admit(w, r) {
+		return // refused and answered: MaxConnections or ConnectionRate
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		s.release()
 		http.Error(w, "cable: server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
@@ -327,6 +351,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	handedOff := false
 	defer func() {
 		if !handedOff {
+			s.release()
 			s.wg.Done()
 		}
 	}()
@@ -373,6 +398,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	handedOff = true
 	go func() {
 		defer s.wg.Done()
+		defer s.release()
 		s.serve(ctx, ws, identity)
 	}()
 }
@@ -466,11 +492,12 @@ func (s *Server) beat(now time.Time, wsPing bool) {
 
 // Shutdown stops accepting connections, sends every client
 // {"type":"disconnect","reason":"server_restart","reconnect":true} and
-// closes it (server/base.rb, restart), runs every Unsubscribed and
-// Disconnected hook, and returns when every connection has ended. If ctx
-// ends first, the remaining sockets are closed at once, and Shutdown waits
-// for their hooks before it returns ctx's error. The official client
-// reconnects by itself to whichever server answers next.
+// closes it (server/base.rb, restart), spread over ShutdownDrain if it is
+// set, runs every Unsubscribed and Disconnected hook, and returns when
+// every connection has ended. If ctx ends first, the remaining sockets
+// are closed at once, and Shutdown waits for their hooks before it
+// returns ctx's error. The official client reconnects by itself to
+// whichever server answers next.
 //
 // Shutdown does not close the PubSub, which the caller owns. It must not be
 // called from a channel hook or from Disconnected, which it waits for. An
@@ -483,15 +510,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	s.mu.Unlock()
+	// Heartbeats go on while a drain (ShutdownDrain) spreads the
+	// server_restart frames, or clients still waiting for theirs would
+	// find the connection stale and reconnect by themselves. A closed
+	// connection drops the heartbeat's frame.
+	s.closeDraining(ctx, conns)
+	s.mu.Lock()
 	stop, done := s.pingStop, s.pingDone
 	s.pingStop = nil
 	s.mu.Unlock()
 	if stop != nil {
 		close(stop)
 		<-done
-	}
-	for _, c := range conns {
-		c.Close(ReasonServerRestart, true)
 	}
 	finished := make(chan struct{})
 	go func() { // owner: Shutdown, which waits for it below

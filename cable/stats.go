@@ -52,7 +52,7 @@ func (s *Server) Stats() Stats {
 		ProtocolErrorsTotal: s.stats.protocolErrors.Load(),
 		BroadcastsTotal:     s.stats.broadcasts.Load(),
 		FramesTotal:         s.stats.frames.Load(),
-		LimitHits:           s.limits.snapshot(),
+		LimitHits:           s.limitHits(),
 		LastBroadcast:       last,
 	}
 }

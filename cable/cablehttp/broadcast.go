@@ -11,7 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gocable/gocable/cable"
@@ -20,6 +22,11 @@ import (
 // DefaultMaxBody is the largest request body a [Broadcast] with no MaxBody
 // reads: a batch of Turbo Stream HTML fragments fits easily.
 const DefaultMaxBody = 1 << 20
+
+// DefaultReadTimeout bounds reading a [Broadcast]'s request body when
+// ReadTimeout is zero: Puma's first_data_timeout, which Rails apps run
+// behind.
+const DefaultReadTimeout = 30 * time.Second
 
 // Broadcaster publishes msg to every subscriber of stream, as
 // ActionCable.server.broadcast does. *cable.Server implements it.
@@ -49,7 +56,8 @@ var errNoServer = errors.New("cablehttp: no Server to broadcast with")
 // refuses the whole request.
 //
 // Answers are JSON: 202 {"status":"accepted","broadcasts":N}; 400 bad JSON
-// or entry; 401 no or wrong bearer token; 405 not POST; 413 body larger
+// or entry; 401 no or wrong bearer token; 405 not POST; 408 body not read
+// within ReadTimeout (the connection is then closed); 413 body larger
 // than MaxBody; 503 the broadcast failed (broadcasts says how many went
 // out first). Errors are {"error":"..."}.
 //
@@ -65,6 +73,14 @@ type Broadcast struct {
 	// MaxBody is the largest request body in bytes; a larger one gets
 	// 413. Zero or less means DefaultMaxBody.
 	MaxBody int64
+	// ReadTimeout bounds reading the request body, from when the handler
+	// starts, so that a client trickling its body cannot hold a
+	// connection and a goroutine for ever: past it the request gets 408
+	// and its connection is closed. It is set with
+	// http.ResponseController.SetReadDeadline, and replaces the
+	// http.Server's ReadTimeout for the body. Zero means
+	// DefaultReadTimeout; negative leaves the http.Server's deadline.
+	ReadTimeout time.Duration
 	// Logger receives a line for each refused token (Info), failed
 	// broadcast (Warn) and accepted request (Debug). Nil means
 	// slog.Default().
@@ -101,11 +117,29 @@ func (h Broadcast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		logger.Info("http broadcast refused: bad bearer token", "remote", r.RemoteAddr)
 		return
 	}
+	readTimeout := h.ReadTimeout
+	if readTimeout == 0 {
+		readTimeout = DefaultReadTimeout
+	}
+	if readTimeout > 0 {
+		// A ResponseWriter that cannot (a test recorder, an HTTP/2
+		// stream of a server without deadlines) leaves the server's.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readTimeout))
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeJSONError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", maxBody))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The program that runs the http.Server counts and logs it at
+			// warn (package runner does): a handler cannot rate-limit
+			// its log across requests.
+			logger.Debug("http broadcast: body not read in time", "timeout", readTimeout, "remote", r.RemoteAddr)
+			w.Header().Set("Connection", "close")
+			writeJSONError(w, http.StatusRequestTimeout, "body not read in time")
 			return
 		}
 		writeJSONError(w, http.StatusBadRequest, "reading body: "+err.Error())

@@ -1,14 +1,18 @@
 package cablehttp_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gocable/gocable/cable/cablehttp"
 )
@@ -238,4 +242,47 @@ func TestBroadcastToServer(t *testing.T) {
 	for _, msg := range []string{`{"n":12345678901234567890}`, `"\u003cp\u003e"`} {
 		c.expect(`{"identifier":` + quote(echoID) + `,"message":` + msg + `}`)
 	}
+}
+
+// A body trickled slower than ReadTimeout gets 408 and its connection is
+// closed; before, the handler read it for as long as the client kept it
+// coming.
+func TestBroadcastBodyReadTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	token := strings.Repeat("t", 32)
+	hs := httptest.NewServer(cablehttp.Broadcast{Server: &fakeBroadcaster{}, Token: token, ReadTimeout: timeout})
+	defer hs.Close()
+	c, err := net.Dial("tcp", strings.TrimPrefix(hs.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	fmt.Fprintf(c, "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 1000\r\n\r\n{", token)
+	done := make(chan struct{})
+	go func() { // owner: the test; ends when the socket closes
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for range tick.C {
+			if _, err := c.Write([]byte(" ")); err != nil {
+				return
+			}
+			if time.Since(start) > 5*time.Second {
+				c.Close()
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	resp.Body.Close()
+	if d := time.Since(start); resp.StatusCode != http.StatusRequestTimeout || d < timeout || d > timeout+2*time.Second {
+		t.Errorf("%d after %v; want 408 after about %v", resp.StatusCode, d, timeout)
+	}
+	c.Close()
+	<-done
 }

@@ -32,7 +32,8 @@ type metric struct {
 // gocable_limit_hits_total{limit="..."}, with a sample for each field of
 // cable.LimitHits (limit="subscriptions", "identifier_bytes", "commands",
 // "protocol_errors", "client_pings", "peer_timeout", "send_queue_bytes",
-// "origin_headers", "message_size", "pending_commands"), zeros included,
+// "origin_headers", "message_size", "pending_commands", "max_connections",
+// "connection_rate", "http_read_timeout", "http_write_timeout"), zeros included,
 // so that alerts see every series. Where /proc/self can be read (Linux)
 // it adds gocable_process_resident_memory_bytes and
 // gocable_process_open_fds. With a Canary it adds
@@ -79,7 +80,7 @@ func (m Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		{"gocable_last_broadcast_received_timestamp_seconds", "gauge", "Unix time of the last message received from the pub/sub for a local stream; 0 if none.", unixSeconds(st.LastBroadcast), ""},
 	}
 	st.LimitHits.Each(func(limit string, n uint64) {
-		ms = append(ms, metric{"gocable_limit_hits_total", "counter", "Times a client hit a per-connection limit (refused or disconnected), by limit.", float64(n), `limit="` + limit + `"`})
+		ms = append(ms, metric{"gocable_limit_hits_total", "counter", "Requests and connections refused because they hit a limit, by limit.", float64(n), `limit="` + limit + `"`})
 	})
 	if m.Canary != nil {
 		cs := m.Canary.Status()

@@ -114,7 +114,7 @@ func TestMetricsStats(t *testing.T) {
 		{"gocable_last_broadcast_received_timestamp_seconds", "gauge", "Unix time of the last message received from the pub/sub for a local stream; 0 if none.",
 			field(func(s cable.Stats) float64 { return float64(s.LastBroadcast.UnixNano()) / 1e9 })},
 	}
-	limitHelp := "Times a client hit a per-connection limit (refused or disconnected), by limit."
+	limitHelp := "Requests and connections refused because they hit a limit, by limit."
 	before.LimitHits.Each(func(limit string, n uint64) {
 		tests = append(tests, struct {
 			name, kind, help string
@@ -163,29 +163,34 @@ func TestMetricsFieldNames(t *testing.T) {
 	st := cable.Stats{Connections: 2, Streams: 3, ConnectionsTotal: 5, UnauthorizedTotal: 7, SlowClientsTotal: 11,
 		CommandsTotal: 13, ProtocolErrorsTotal: 17, BroadcastsTotal: 19, FramesTotal: 1 << 40,
 		LimitHits: cable.LimitHits{Subscriptions: 23, IdentifierBytes: 29, Commands: 31, ProtocolErrors: 37,
-			ClientPings: 41, PeerTimeout: 43, SendQueueBytes: 47, OriginHeaders: 53, MessageSize: 59, PendingCommands: 61}}
+			ClientPings: 41, PeerTimeout: 43, SendQueueBytes: 47, OriginHeaders: 53, MessageSize: 59, PendingCommands: 61,
+			MaxConnections: 67, ConnectionRate: 71, HTTPReadTimeout: 73, HTTPWriteTimeout: 79}}
 	rec := get(cablehttp.Metrics{Server: fixedStats(st)}, "/metrics")
 	got, _ := parseMetrics(t, rec.Body.String())
 	for name, want := range map[string]float64{
-		"gocable_connections":                                float64(st.Connections),
-		"gocable_streams":                                    float64(st.Streams),
-		"gocable_connections_total":                          float64(st.ConnectionsTotal),
-		"gocable_unauthorized_total":                         float64(st.UnauthorizedTotal),
-		"gocable_slow_clients_total":                         float64(st.SlowClientsTotal),
-		"gocable_commands_total":                             float64(st.CommandsTotal),
-		"gocable_protocol_errors_total":                      float64(st.ProtocolErrorsTotal),
-		"gocable_broadcasts_total":                           float64(st.BroadcastsTotal),
-		"gocable_frames_total":                               float64(st.FramesTotal),
-		`gocable_limit_hits_total{limit="subscriptions"}`:    23,
-		`gocable_limit_hits_total{limit="identifier_bytes"}`: 29,
-		`gocable_limit_hits_total{limit="commands"}`:         31,
-		`gocable_limit_hits_total{limit="protocol_errors"}`:  37,
-		`gocable_limit_hits_total{limit="client_pings"}`:     41,
-		`gocable_limit_hits_total{limit="peer_timeout"}`:     43,
-		`gocable_limit_hits_total{limit="send_queue_bytes"}`: 47,
-		`gocable_limit_hits_total{limit="origin_headers"}`:   53,
-		`gocable_limit_hits_total{limit="message_size"}`:     59,
-		`gocable_limit_hits_total{limit="pending_commands"}`: 61,
+		"gocable_connections":                                  float64(st.Connections),
+		"gocable_streams":                                      float64(st.Streams),
+		"gocable_connections_total":                            float64(st.ConnectionsTotal),
+		"gocable_unauthorized_total":                           float64(st.UnauthorizedTotal),
+		"gocable_slow_clients_total":                           float64(st.SlowClientsTotal),
+		"gocable_commands_total":                               float64(st.CommandsTotal),
+		"gocable_protocol_errors_total":                        float64(st.ProtocolErrorsTotal),
+		"gocable_broadcasts_total":                             float64(st.BroadcastsTotal),
+		"gocable_frames_total":                                 float64(st.FramesTotal),
+		`gocable_limit_hits_total{limit="subscriptions"}`:      23,
+		`gocable_limit_hits_total{limit="identifier_bytes"}`:   29,
+		`gocable_limit_hits_total{limit="commands"}`:           31,
+		`gocable_limit_hits_total{limit="protocol_errors"}`:    37,
+		`gocable_limit_hits_total{limit="client_pings"}`:       41,
+		`gocable_limit_hits_total{limit="peer_timeout"}`:       43,
+		`gocable_limit_hits_total{limit="send_queue_bytes"}`:   47,
+		`gocable_limit_hits_total{limit="origin_headers"}`:     53,
+		`gocable_limit_hits_total{limit="message_size"}`:       59,
+		`gocable_limit_hits_total{limit="pending_commands"}`:   61,
+		`gocable_limit_hits_total{limit="max_connections"}`:    67,
+		`gocable_limit_hits_total{limit="connection_rate"}`:    71,
+		`gocable_limit_hits_total{limit="http_read_timeout"}`:  73,
+		`gocable_limit_hits_total{limit="http_write_timeout"}`: 79,
 	} {
 		if s, ok := got[name]; !ok || s.value != want {
 			t.Errorf("%s = %g (present %v); want %g", name, s.value, ok, want)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gocable/gocable/cable"
 	"github.com/gocable/gocable/cable/cablehttp"
@@ -20,6 +21,8 @@ type broadcastConfig struct {
 	path    string
 	secret  string
 	maxBody int64
+	// readTimeout bounds reading a request's body: --http-read-timeout.
+	readTimeout time.Duration
 }
 
 // defaultBroadcastPath is where the endpoint is served by default.
@@ -56,7 +59,7 @@ func (c *broadcastConfig) install(mux *http.ServeMux, srv *cable.Server, logger 
 	if len(token) < 16 {
 		logger.Warn("the broadcast secret is short; use 32 random bytes or more", "length", len(token))
 	}
-	h := cablehttp.Broadcast{Server: srv, Token: token, MaxBody: c.maxBody, Logger: logger}
+	h := cablehttp.Broadcast{Server: srv, Token: token, MaxBody: c.maxBody, ReadTimeout: c.readTimeout, Logger: logger}
 	if err := handleRoute(mux, c.path, h); err != nil {
 		return fmt.Errorf("broadcast path: %w", err)
 	}

@@ -44,7 +44,8 @@
 // [Run] (and so [Main]) builds the server, calls [Options].Setup, listens,
 // and serves until its context ends. Then it closes the listener, sends
 // every client {"type":"disconnect","reason":"server_restart",
-// "reconnect":true}, waits for the connections to end and calls
+// "reconnect":true} (spread over --shutdown-drain), waits for the
+// connections to end and calls
 // [Options].Stop, within --shutdown-timeout. Nothing it started outlives
 // it, except go-redis' process-wide logger, which the first Run sets.
 //

@@ -2,8 +2,6 @@ package runner
 
 import (
 	"flag"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/gocable/gocable/cable"
@@ -22,16 +20,6 @@ type limitsConfig struct {
 	clientPingRate     float64
 	peerPingInterval   time.Duration
 	peerTimeout        time.Duration
-}
-
-func envFloat(name string, def float64) float64 {
-	if v, ok := os.LookupEnv(name); ok {
-		f, err := strconv.ParseFloat(v, 64)
-		if err == nil {
-			return f
-		}
-	}
-	return def
 }
 
 func (c *limitsConfig) register(fs *flag.FlagSet) {

@@ -1,42 +1,21 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gorilla/websocket"
 )
 
-// originLogs is a bytes.Buffer safe for the server's goroutines and the
-// test's.
-type originLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *originLogs) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *originLogs) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startLogged runs the binary's run with args until the test ends and
 // returns its address and its log.
-func startLogged(t *testing.T, args ...string) (string, *originLogs) {
+func startLogged(t *testing.T, args ...string) (string, *syncBuffer) {
 	t.Helper()
-	logs := &originLogs{}
+	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -420,7 +419,7 @@ func startTestRedis(t *testing.T) (url string, proc *os.Process, taken bool) {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	out := new(lockedBuffer)
+	out := new(syncBuffer)
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -450,23 +449,4 @@ func startTestRedis(t *testing.T) (url string, proc *os.Process, taken bool) {
 			t.Fatalf("redis-server on port %s did not start:\n%s", port, out)
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process's output copier and
-// the test reading it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

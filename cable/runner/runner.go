@@ -168,6 +168,16 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
+func envFloat(name string, def float64) float64 {
+	if v, ok := os.LookupEnv(name); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err == nil {
+			return f
+		}
+	}
+	return def
+}
+
 func (c *config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", envString("GOCABLE_ADDR", ":8080"), "listen address (env GOCABLE_ADDR)")
 	fs.StringVar(&c.path, "path", envString("GOCABLE_PATH", "/cable"), "mount path of the cable endpoint (env GOCABLE_PATH)")
@@ -216,6 +226,7 @@ type configs struct {
 	chc builtinConfig
 	lc  limitsConfig
 	mc  memoryConfig
+	cc  capacityConfig
 }
 
 func (c *configs) register(fs *flag.FlagSet) {
@@ -228,6 +239,7 @@ func (c *configs) register(fs *flag.FlagSet) {
 	c.chc.register(fs)
 	c.lc.register(fs)
 	c.mc.register(fs)
+	c.cc.register(fs)
 }
 
 // envName finds the variable a flag's usage names: "(env NAME ...".
@@ -273,6 +285,8 @@ func valueKind(v flag.Value) string {
 		return "a duration such as 30s or 5m"
 	case int, int64, uint, uint64:
 		return "a whole number"
+	case float64:
+		return "a number"
 	}
 	return "a valid value"
 }
@@ -316,7 +330,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if opts.Flags != nil {
 		opts.Flags(fs)
 	}
-	cfg, ac, pc, tc, bc, dc, chc := &all.cfg, &all.ac, &all.pc, &all.tc, &all.bc, &all.dc, &all.chc
+	cfg, ac, pc, tc, bc, dc, chc, cc := &all.cfg, &all.ac, &all.pc, &all.tc, &all.bc, &all.dc, &all.chc, &all.cc
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -327,6 +341,9 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		return err
 	}
 	if err := cfg.check(); err != nil {
+		return err
+	}
+	if err := cc.check(cfg.shutdownTimeout); err != nil {
 		return err
 	}
 	if err := all.mc.check(); err != nil {
@@ -377,6 +394,8 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		Logger:         logger,
 	}
 	all.lc.apply(srv)
+	cc.apply(srv)
+	guard := newHTTPGuard(logger, cc.readTimeout, cc.writeTimeout)
 	for name, newChannel := range opts.Channels {
 		if err := handleChannel(srv, name, newChannel); err != nil {
 			return fmt.Errorf("channel %s: %w", name, err)
@@ -393,6 +412,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	if err := handleRoute(mux, cfg.path, srv); err != nil {
 		return fmt.Errorf("--path: %w", err)
 	}
+	bc.readTimeout = cc.readTimeout
 	if err := bc.install(mux, srv, logger); err != nil {
 		return err
 	}
@@ -426,7 +446,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 		}
 	}
 	if cfg.metricsPath != "" {
-		metrics := cablehttp.Metrics{Server: srv, PubSubState: psState, Canary: canary}
+		metrics := cablehttp.Metrics{Server: guard.stats(srv), PubSubState: psState, Canary: canary}
 		if err := handleRoute(mux, cfg.metricsPath, metrics); err != nil {
 			return fmt.Errorf("--metrics-path: %w", err)
 		}
@@ -450,8 +470,13 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	}
 	// IdleTimeout closes kept-alive HTTP connections that send nothing
 	// (ReadHeaderTimeout only covers a connection's first request);
-	// WebSockets are hijacked and not subject to it.
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	// ReadTimeout and WriteTimeout bound every request, body included
+	// (--http-read-timeout, --http-write-timeout). WebSockets are not
+	// subject to them: net/http clears the deadlines when it hands the
+	// connection over (hijackLocked), and gorilla/websocket's Upgrade
+	// clears them again. The guard counts and logs what they cut short.
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: min(10*time.Second, cc.readTimeout), IdleTimeout: 2 * time.Minute,
+		ReadTimeout: cc.readTimeout, WriteTimeout: cc.writeTimeout, ConnState: guard.connState,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	logger.Info("gocable listening", "addr", ln.Addr().String(), "path", cfg.path)
 	if ready != nil {
@@ -464,7 +489,7 @@ func serve(ctx context.Context, args []string, logOut io.Writer, ready chan<- st
 	waitMemory := newMemoryReturner(all.mc, conns, logger).start(mctx)
 	defer func() { stopMemory(); waitMemory() }()
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }() // owner: run, which waits on served
+	go func() { served <- hs.Serve(guard.listener(ln)) }() // owner: run, which waits on served
 
 	var serveErr error
 	select {
