@@ -91,13 +91,12 @@ func (p *PubSub) lost() {
 // healthEvery (to check the connection).
 func (p *PubSub) session(ctx context.Context, conn *pgx.Conn, up func()) error {
 	listened := make(map[string]bool)
-	if err := p.sync(ctx, conn, listened); err != nil {
+	if err := p.sync(ctx, conn, listened, true); err != nil {
 		return err
 	}
-	p.state.Store(int32(StateUp))
 	up()
 	for {
-		if err := p.sync(ctx, conn, listened); err != nil {
+		if err := p.sync(ctx, conn, listened, false); err != nil {
 			return err
 		}
 		var waitCtx context.Context
@@ -143,8 +142,10 @@ func (p *PubSub) session(ctx context.Context, conn *pgx.Conn, up func()) error {
 
 // sync makes the connection LISTEN on exactly the channels in use: LISTEN
 // on those not yet listened, UNLISTEN on those without subscribers.
-// listened holds the channels of this connection.
-func (p *PubSub) sync(ctx context.Context, conn *pgx.Conn, listened map[string]bool) error {
+// listened holds the channels of this connection. With first, it also
+// sets the state to StateUp, before any Subscribe waiting for the session
+// returns.
+func (p *PubSub) sync(ctx context.Context, conn *pgx.Conn, listened map[string]bool, first bool) error {
 	p.mu.Lock()
 	p.dirty = false
 	var add, drop []string
@@ -171,6 +172,9 @@ func (p *PubSub) sync(ctx context.Context, conn *pgx.Conn, listened map[string]b
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if first {
+		p.state.Store(int32(StateUp))
+	}
 	for _, name := range add {
 		listened[name] = true
 		if ch := p.channels[name]; ch != nil && !ch.isReady {
