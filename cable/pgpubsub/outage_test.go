@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +22,10 @@ type proxy struct {
 	t      testing.TB
 	target string
 	addr   string
+
+	// frozen makes the proxy drop every byte without closing anything, as
+	// a vanished host or a dropped NAT entry does.
+	frozen atomic.Bool
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -77,7 +81,18 @@ func (p *proxy) serve(ln net.Listener) {
 			p.wg.Add(2)
 			pipe := func(dst, src net.Conn) { // ended when either side closes
 				defer p.wg.Done()
-				_, _ = io.Copy(dst, src)
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := src.Read(buf)
+					if n > 0 && !p.frozen.Load() {
+						if _, werr := dst.Write(buf[:n]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
 				_ = dst.Close()
 				_ = src.Close()
 			}
@@ -258,5 +273,38 @@ func TestTerminatedBackend(t *testing.T) {
 	}
 	if c := strings.Count(logs.String(), "level=WARN"); c != 2 {
 		t.Errorf("2 terminations logged %d warnings; want 2:\n%s", c, logs.String())
+	}
+}
+
+// TestHealthCheck: a listener connection that stops answering without
+// being closed is found by the health check and replaced.
+func TestHealthCheck(t *testing.T) {
+	requirePostgres(t)
+	px := newProxy(t)
+	prefix := uniquePrefix(t)
+	p := newPubSub(t, px.url(), pgpubsub.Config{ChannelPrefix: &prefix,
+		HealthCheckInterval: 200 * time.Millisecond, QueryTimeout: 300 * time.Millisecond,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	s := newSink()
+	defer subscribe(t, p, "hc", s.deliver)()
+	waitState(t, p, pgpubsub.StateUp, 5*time.Second)
+
+	px.frozen.Store(true)
+	start := time.Now()
+	waitState(t, p, pgpubsub.StateDown, 5*time.Second)
+	t.Logf("silent connection found in %v", time.Since(start).Round(time.Millisecond))
+	px.frozen.Store(false)
+	waitState(t, p, pgpubsub.StateUp, 5*time.Second)
+
+	// Publish through the database directly: the PubSub's own pool may
+	// still hold a connection that went silent.
+	raw := rawConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := raw.Exec(ctx, "SELECT pg_notify($1, 'back')", prefix+":hc"); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(s.next(t, 5*time.Second)); got != "back" {
+		t.Errorf("got %q", got)
 	}
 }
