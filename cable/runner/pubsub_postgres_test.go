@@ -60,8 +60,8 @@ func TestPostgresResolve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := newPubsubConfig(t, tt.args, tt.env)
 			s, _, _, err := c.resolve()
-			if err != nil {
-				t.Fatalf("resolve: %v", err)
+			if err != nil || s == nil {
+				t.Fatalf("resolve = %v, %v; want PostgreSQL settings", s, err)
 			}
 			prefix := "(nil)"
 			if s.ChannelPrefix != nil {
