@@ -151,7 +151,10 @@ func (p *PubSub) sync(ctx context.Context, conn *pgx.Conn, listened map[string]b
 	var add, drop []string
 	for name, ch := range p.channels {
 		switch {
-		case len(ch.subs) > 0 && !listened[name]:
+		case len(ch.subs) > 0 && (!listened[name] || !ch.isReady):
+			// Not ready though listened: subscribed again after its
+			// last subscriber left, so an UNLISTEN may have been
+			// planned; LISTEN again (a no-op if it was not sent).
 			add = append(add, name)
 		case len(ch.subs) == 0 && !listened[name]:
 			delete(p.channels, name) // never listened: nothing to undo
@@ -189,8 +192,11 @@ func (p *PubSub) sync(ctx context.Context, conn *pgx.Conn, listened map[string]b
 				delete(p.channels, name)
 			} else {
 				// Subscribed again while UNLISTEN was on its way: the
-				// next sync LISTENs again.
-				ch.ready, ch.isReady = make(chan struct{}), false
+				// next sync LISTENs again, and the new subscribers
+				// wait for it.
+				if ch.isReady {
+					ch.ready, ch.isReady = make(chan struct{}), false
+				}
 				p.dirty = true
 			}
 		}

@@ -171,6 +171,15 @@ func (s State) String() string {
 // documentation describes its compatibility, its at-most-once delivery and
 // its behaviour during outages.
 //
+// New starts one goroutine, the listener, owned by the PubSub and ended by
+// Close, which waits for it: the only user of the listener connection, it
+// connects, reconnects, LISTENs and calls every deliver function, so calls
+// to deliver never overlap, for any stream. The publishing pool's own
+// background goroutine (pgxpool's health check) also ends with Close. A
+// panic in deliver is recovered and logged. The unsubscribe function
+// returned by Subscribe must not be called from within a deliver function
+// (it waits for deliver to return).
+//
 // A PubSub is safe for concurrent use. The zero value is not usable; create
 // a PubSub with New and stop it with Close.
 type PubSub struct {
@@ -451,7 +460,12 @@ func (p *PubSub) unsubscriber(name string, s *subscriber) func() {
 			}
 			delete(ch.subs, s)
 			if len(ch.subs) == 0 {
-				p.changed() // the listener sends UNLISTEN
+				// The listener sends UNLISTEN: a Subscribe from now on
+				// waits for the channel to be LISTENed again.
+				if ch.isReady {
+					ch.ready, ch.isReady = make(chan struct{}), false
+				}
+				p.changed()
 			}
 		})
 	}

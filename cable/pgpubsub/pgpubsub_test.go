@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,25 @@ func TestNewBadURL(t *testing.T) {
 	_, err := pgpubsub.New("postgres://user:secret@host:notaport/db", pgpubsub.Config{})
 	if err == nil || !strings.HasPrefix(err.Error(), "pgpubsub: ") || strings.Contains(err.Error(), "secret") {
 		t.Errorf("New(bad URL) = %v; want a pgpubsub: error without the password", err)
+	}
+}
+
+// TestResubscribeRace: a stream whose last subscriber leaves and which is
+// subscribed again at once must be LISTENed when Subscribe returns, even
+// when the listener was about to UNLISTEN it.
+func TestResubscribeRace(t *testing.T) {
+	requirePostgres(t)
+	prefix := uniquePrefix(t)
+	p := newPubSub(t, testURL, pgpubsub.Config{ChannelPrefix: &prefix})
+	for i := range 200 {
+		s1 := newSink()
+		subscribe(t, p, "r", s1.deliver)()
+		s2 := newSink()
+		unsub := subscribe(t, p, "r", s2.deliver)
+		publish(t, p, "r", fmt.Sprint(i))
+		if got := string(s2.next(t, 5*time.Second)); got != fmt.Sprint(i) {
+			t.Fatalf("round %d: got %q", i, got)
+		}
+		unsub()
 	}
 }
