@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -196,5 +197,59 @@ func TestRunPostgres(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode < 400 || !strings.Contains(string(body), "payload too large for NOTIFY") {
 		t.Errorf("/_broadcast of 9,000 bytes = %d %s; want an error naming the NOTIFY limit", resp.StatusCode, body)
+	}
+}
+
+// TestRunPostgresDown: with the database down, gocable starts, serves
+// WebSocket clients, and /health answers 503 with the pub/sub down.
+func TestRunPostgresDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	args := []string{"--addr", "127.0.0.1:0", "--disable-forgery-protection", "--log-level", "error",
+		"--postgres-url", "postgres://postgres@" + dead + "/test?sslmode=disable"}
+	go func() { done <- run(ctx, args, io.Discard, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run: %v", err)
+	}
+	defer func() {
+		cancel()
+		<-done
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var health map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&health)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && health["pubsub"] == "down" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/health = %d %v; want 503 and pubsub down", resp.StatusCode, health)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/cable", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || string(msg) != `{"type":"welcome"}` {
+		t.Fatalf("first frame %s, %v", msg, err)
 	}
 }
