@@ -10,7 +10,8 @@ import (
 
 // TestDependencies runs `go list -deps` on package cable and fails if it
 // links a module that only some programs need: a program on the in-memory
-// pub/sub must not carry a Redis client (that lives in cable/redispubsub).
+// pub/sub must not carry a Redis client (that lives in cable/redispubsub)
+// or a PostgreSQL driver (cable/pgpubsub).
 func TestDependencies(t *testing.T) {
 	gobin, err := exec.LookPath("go") // go test puts its own go first in PATH
 	if err != nil {
@@ -35,6 +36,8 @@ func TestDependencies(t *testing.T) {
 	}{
 		{"github.com/redis/go-redis/", "Redis is cable/redispubsub's, for the programs that use it"},
 		{"github.com/gocable/gocable/cable/redispubsub", "cable must not import its Redis adapter"},
+		{"github.com/jackc/", "PostgreSQL is cable/pgpubsub's, for the programs that use it"},
+		{"github.com/gocable/gocable/cable/pgpubsub", "cable must not import its PostgreSQL adapter"},
 	}
 	for _, f := range forbidden {
 		var found []string

@@ -38,6 +38,7 @@ type pubsubConfig struct {
 	env            string
 	sentinels      string
 	sentinelMaster string
+	postgresURL    string // pubsub_postgres.go
 
 	fs *flag.FlagSet // to tell the flags given on the command line
 
@@ -60,6 +61,7 @@ func (c *pubsubConfig) register(fs *flag.FlagSet) {
 		"comma-separated Sentinel `addresses` (host:port); Redis is then the master they name (env REDIS_SENTINELS)")
 	fs.StringVar(&c.sentinelMaster, "redis-master", "",
 		"Sentinel master `name` (env REDIS_SENTINEL_MASTER; default: cable.yml name, else the host of the Redis URL, as redis-rb reads it)")
+	c.registerPostgres(fs)
 }
 
 // pubsub builds the pub/sub the flags describe. ps is nil when gocable should
@@ -82,6 +84,9 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	}
 	if warning != nil {
 		logger.Warn(warning.msg, warning.attrs...)
+	}
+	if s != nil && s.Adapter == "postgresql" {
+		return postgresPubSub(s, source, logger)
 	}
 	if s == nil {
 		logger.Info("gocable: in-process pub/sub: broadcasts reach this process only", "source", source)
@@ -137,6 +142,9 @@ func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, warning *
 		c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	}
 	env := func(name string) string { v, _ := lookup(name); return v }
+	if given["postgres-url"] && (given["redis-url"] || given["redis-sentinels"]) {
+		return nil, "", nil, errPostgresAndRedis
+	}
 
 	if c.cableConfig != "" {
 		railsEnv, envFrom := c.env, "--env"
@@ -157,6 +165,9 @@ func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, warning *
 			return nil, "", nil, err
 		}
 		source = fmt.Sprintf("%s (%s)", c.cableConfig, railsEnv)
+		if given["postgres-url"] || s.Adapter == "postgresql" {
+			return c.postgresSettings(s, source, given, lookup)
+		}
 		switch s.Adapter {
 		case "redis":
 		case "async", "inline", "test":
@@ -176,11 +187,14 @@ func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, warning *
 			}
 			s.Adapter = "redis"
 		default:
-			return nil, "", nil, fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis adapter only (postgresql and solid_cable are not implemented)", source, s.Adapter)
+			return nil, "", nil, fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis and postgresql adapters only (solid_cable is not implemented)", source, s.Adapter)
 		}
 	} else {
 		s = &railsconfig.Cable{Adapter: "redis"}
 		source = "flags and environment"
+		if given["postgres-url"] || env("GOCABLE_POSTGRES_URL") != "" {
+			return c.postgresSettings(s, source, given, lookup)
+		}
 		if c.redisURL == "" && c.sentinels == "" && env("REDIS_URL") == "" && env("REDIS_SENTINELS") == "" {
 			return nil, "no --redis-url, REDIS_URL or --cable-config", nil, nil
 		}

@@ -192,7 +192,7 @@ func TestPubsubResolveErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"solid_cable", []string{"--cable-config", solid, "--env=production"}, `adapter "solid_cable" is not supported`},
-		{"postgresql", []string{"--cable-config", writeFile(t, "cable.yml", "production:\n  adapter: postgresql\n"), "--env=production"}, `adapter "postgresql" is not supported`},
+		{"postgresql without a database", []string{"--cable-config", writeFile(t, "cable.yml", "production:\n  adapter: postgresql\n"), "--env=production"}, "the postgresql adapter needs a database"},
 		{"missing file", []string{"--cable-config", "/nonexistent/cable.yml"}, "no such file"},
 		{"missing environment", []string{"--cable-config", solid, "--env=staging"}, `no "staging" environment`},
 	}
