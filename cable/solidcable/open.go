@@ -3,10 +3,13 @@ package solidcable
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -154,6 +157,9 @@ func openMySQL(d *railsconfig.Database) (*sql.DB, error) {
 	cfg.ReadTimeout = 30 * time.Second
 	cfg.WriteTimeout = 30 * time.Second
 	cfg.Loc = time.UTC
+	// The driver logs a dropped connection on its own; the PubSub logs
+	// the outage once, so the driver's lines go to Debug.
+	cfg.Logger = mysqlLogger{}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("mysql settings: %v", err)
@@ -183,10 +189,9 @@ func CreateTable(ctx context.Context, db *sql.DB, d Dialect, table string) error
 	return nil
 }
 
-func asMySQL(err error, target **mysql.MySQLError) bool {
-	me, ok := err.(*mysql.MySQLError)
-	if ok {
-		*target = me
-	}
-	return ok
-}
+func asMySQL(err error, target **mysql.MySQLError) bool { return errors.As(err, target) }
+
+// mysqlLogger sends go-sql-driver/mysql's log lines to slog.Default at Debug.
+type mysqlLogger struct{}
+
+func (mysqlLogger) Print(v ...any) { slog.Debug("mysql: " + strings.TrimSpace(fmt.Sprint(v...))) }
