@@ -38,6 +38,8 @@ type pubsubConfig struct {
 	env            string
 	sentinels      string
 	sentinelMaster string
+	appRoot        string // --app-root, for solid_cable
+	railsEnv       string // the environment resolve chose
 
 	fs *flag.FlagSet // to tell the flags given on the command line
 
@@ -60,6 +62,7 @@ func (c *pubsubConfig) register(fs *flag.FlagSet) {
 		"comma-separated Sentinel `addresses` (host:port); Redis is then the master they name (env REDIS_SENTINELS)")
 	fs.StringVar(&c.sentinelMaster, "redis-master", "",
 		"Sentinel master `name` (env REDIS_SENTINEL_MASTER; default: cable.yml name, else the host of the Redis URL, as redis-rb reads it)")
+	c.registerSolidCable(fs)
 }
 
 // pubsub builds the pub/sub the flags describe. ps is nil when gocable should
@@ -86,6 +89,9 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	if s == nil {
 		logger.Info("gocable: in-process pub/sub: broadcasts reach this process only", "source", source)
 		return nil, func() string { return "memory" }, func() error { return nil }, nil
+	}
+	if s.Adapter == "solid_cable" {
+		return c.solidCable(s, source, logger)
 	}
 	opts, err := clientOptions(s, os.Getpid())
 	if err != nil {
@@ -157,8 +163,11 @@ func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, warning *
 			return nil, "", nil, err
 		}
 		source = fmt.Sprintf("%s (%s)", c.cableConfig, railsEnv)
+		c.railsEnv = railsEnv
 		switch s.Adapter {
 		case "redis":
+		case "solid_cable":
+			return s, source, nil, c.solidCableOverrides(s, given, lookup)
 		case "async", "inline", "test":
 			// In-process adapters (actioncable/lib/action_cable/
 			// subscription_adapter/{async,inline,test}.rb), unless a
@@ -176,7 +185,7 @@ func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, warning *
 			}
 			s.Adapter = "redis"
 		default:
-			return nil, "", nil, fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis adapter only (postgresql and solid_cable are not implemented)", source, s.Adapter)
+			return nil, "", nil, fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis and solid_cable adapters only (postgresql is not implemented)", source, s.Adapter)
 		}
 	} else {
 		s = &railsconfig.Cable{Adapter: "redis"}
