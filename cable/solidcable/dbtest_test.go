@@ -59,21 +59,21 @@ func newTestDB(t testing.TB, d solidcable.Dialect) *testDB {
 	case solidcable.PostgreSQL:
 		admin := &railsconfig.Database{Adapter: "postgresql", Host: "127.0.0.1", Port: 5432, Username: "postgres", Database: "test", Params: map[string]string{}}
 		schema := randomName("sc_")
-		exec(t, ctx, admin, "CREATE SCHEMA "+schema)
+		execAdmin(t, ctx, admin, "CREATE SCHEMA "+schema)
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			exec(t, ctx, admin, "DROP SCHEMA "+schema+" CASCADE")
+			execAdmin(t, ctx, admin, "DROP SCHEMA "+schema+" CASCADE")
 		})
 		tdb.cfg = &railsconfig.Database{Adapter: "postgresql", Host: "127.0.0.1", Port: 5432, Username: "postgres", Database: "test", Params: map[string]string{"schema_search_path": schema}}
 	case solidcable.MySQL:
 		admin := &railsconfig.Database{Adapter: "mysql2", Host: "127.0.0.1", Port: 3306, Username: "root", Database: "test", Params: map[string]string{}}
 		name := randomName("sc_")
-		exec(t, ctx, admin, "CREATE DATABASE "+name)
+		execAdmin(t, ctx, admin, "CREATE DATABASE "+name)
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			exec(t, ctx, admin, "DROP DATABASE "+name)
+			execAdmin(t, ctx, admin, "DROP DATABASE "+name)
 		})
 		tdb.cfg = &railsconfig.Database{Adapter: "mysql2", Host: "127.0.0.1", Port: 3306, Username: "root", Database: name, Params: map[string]string{}}
 	}
@@ -109,7 +109,7 @@ func (tdb *testDB) via(addr string) *testDB {
 	return &c
 }
 
-func exec(t testing.TB, ctx context.Context, cfg *railsconfig.Database, stmt string) {
+func execAdmin(t testing.TB, ctx context.Context, cfg *railsconfig.Database, stmt string) {
 	t.Helper()
 	db, _, err := solidcable.Open(cfg, "")
 	if err != nil {
