@@ -141,7 +141,16 @@ func newProxy(t testing.TB, target string) *proxy {
 	}
 	p := &proxy{target: target, addr: ln.Addr().String(), conns: make(map[net.Conn]bool)}
 	p.serve(ln)
-	t.Cleanup(func() { p.cut(); p.wg.Wait() })
+	t.Cleanup(func() {
+		p.cut()
+		done := make(chan struct{})
+		go func() { p.wg.Wait(); close(done) }() // ends once the proxy's goroutines have
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("the proxy's goroutines did not end")
+		}
+	})
 	return p
 }
 
@@ -163,6 +172,11 @@ func (p *proxy) serve(ln net.Listener) {
 				continue
 			}
 			p.mu.Lock()
+			if p.ln != ln { // cut meanwhile
+				p.mu.Unlock()
+				_, _ = c.Close(), up.Close()
+				continue
+			}
 			p.conns[c], p.conns[up] = true, true
 			p.mu.Unlock()
 			p.wg.Add(2)

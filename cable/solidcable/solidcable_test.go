@@ -169,10 +169,10 @@ func TestGemRowsDelivered(t *testing.T) {
 		gemInsert(t, rails, tdb.dialect, "myapp_production:chat_1", `{"body":"again"}`, time.Now())
 		gemInsert(t, rails, tdb.dialect, "myapp_production:chat_2", `{"body":"two"}`, time.Now())
 
-		got := box.waitN(t, 2, 10*time.Second)
+		box.waitN(t, 2, 10*time.Second)
 		other.waitN(t, 1, 10*time.Second)
 		time.Sleep(100 * time.Millisecond) // a few more polls: nothing else arrives
-		if got = box.messages(); strings.Join(got, " ") != `{"body":"hi"} {"body":"again"}` {
+		if got := box.messages(); strings.Join(got, " ") != `{"body":"hi"} {"body":"again"}` {
 			t.Errorf("chat_1 got %q", got)
 		}
 		if got := other.messages(); strings.Join(got, " ") != `{"body":"two"}` {
