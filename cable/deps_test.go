@@ -35,6 +35,10 @@ func TestDependencies(t *testing.T) {
 	}{
 		{"github.com/redis/go-redis/", "Redis is cable/redispubsub's, for the programs that use it"},
 		{"github.com/gocable/gocable/cable/redispubsub", "cable must not import its Redis adapter"},
+		{"modernc.org/sqlite", "database drivers are cable/solidcable's, for the programs that use it"},
+		{"github.com/jackc/pgx/", "database drivers are cable/solidcable's, for the programs that use it"},
+		{"github.com/go-sql-driver/mysql", "database drivers are cable/solidcable's, for the programs that use it"},
+		{"github.com/gocable/gocable/cable/solidcable", "cable must not import its Solid Cable adapter"},
 	}
 	for _, f := range forbidden {
 		var found []string

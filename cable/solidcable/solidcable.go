@@ -316,8 +316,8 @@ func (p *PubSub) Polls() uint64 { return p.polls.Load() }
 // probability 2/TrimBatchSize (the job's trim? with trim_chance 2), it
 // deletes up to TrimBatchSize messages older than MessageRetention (see
 // Trim); a failed trim is logged, not returned. A payload longer than
-// MaxPayload fails with ErrTooLarge; while the database is down the error
-// wraps ErrUnavailable.
+// MaxPayload fails with ErrTooLarge; while the listener finds the database
+// down, Publish fails at once with an error wrapping ErrUnavailable.
 func (p *PubSub) Publish(ctx context.Context, stream string, payload []byte) error {
 	channel := p.Channel(stream)
 	if p.isClosed() {
@@ -329,6 +329,12 @@ func (p *PubSub) Publish(ctx context.Context, stream string, payload []byte) err
 	}
 	if len(channel) > 1024 {
 		return &opError{op: "publish", channel: channel[:64] + "...", err: fmt.Errorf("channel name of %d bytes, more than the 1024 of the channel column", len(channel))}
+	}
+	if p.State() == StateDown {
+		// Fail at once, as redispubsub does: waiting out QueryTimeout
+		// would hold the calling connection's commands and write late.
+		// The listener's retries tell when the database is back.
+		return &opError{op: "publish", channel: channel, kind: ErrUnavailable}
 	}
 	qctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
