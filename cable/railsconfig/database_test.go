@@ -1,7 +1,11 @@
 package railsconfig
 
 import (
+	"encoding/json"
+	"maps"
 	"os"
+	"os/exec"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,6 +55,7 @@ func TestLoadDatabaseRailsNew(t *testing.T) {
 			if d.Env != tt.env || d.Name != tt.name {
 				t.Errorf("Env, Name = %q, %q", d.Env, d.Name)
 			}
+			compareWithActiveRecord(t, filepath.Join(solidCableApp, tt.file), tt.env, tt.name, tt.vars, d)
 		})
 	}
 }
@@ -79,6 +84,7 @@ func TestLoadDatabaseURLRules(t *testing.T) {
 	if d.Host != "primary.internal" || d.Database != "app" || d.Password != "b" || d.Params["pool"] != "7" || d.URLSource != "url" {
 		t.Errorf("got %+v", d)
 	}
+	compareWithActiveRecord(t, path, "production", "primary", envMap{"DATABASE_URL": "postgres://env/x"}, d)
 	d, err = LoadDatabase(path, "production", "cable", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +92,7 @@ func TestLoadDatabaseURLRules(t *testing.T) {
 	if got := d.Path("/srv/app"); got != "/var/lib/cable.sqlite3" {
 		t.Errorf("absolute Path = %q", got)
 	}
+	compareWithActiveRecord(t, path, "production", "cable", nil, d)
 
 	// No file, or no such configuration: the variable stands alone.
 	d, err = LoadDatabase(filepath.Join(dir, "missing.yml"), "production", "cable", envMap{"CABLE_DATABASE_URL": "mysql://root@127.0.0.1:3306/c"}.lookup)
@@ -158,5 +165,48 @@ func TestCableYMLSolidCable(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), "railsconfig: cable.yml: line 3: ") {
 			t.Errorf("%s: err = %v", bad, err)
 		}
+	}
+}
+
+// compareWithActiveRecord checks d against what ActiveRecord itself
+// resolves from the same file and environment
+// (testdata/rails/database_yml.rb, Debian's ActiveRecord 6.1).
+func compareWithActiveRecord(t *testing.T, path, env, name string, vars envMap, d *Database) {
+	t.Helper()
+	if out, err := exec.Command("ruby", "-e", `require "active_record"`).CombinedOutput(); err != nil {
+		t.Skipf("ruby cannot load ActiveRecord (%v): apt-get install -y ruby ruby-activerecord\n%s", err, out)
+	}
+	cmd := exec.Command("ruby", filepath.Join("..", "..", "testdata", "rails", "database_yml.rb"), path, env, name)
+	base := rubyEnv(vars)
+	cmd.Env = nil
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if k != "RAILS_ENV" && k != "RACK_ENV" && !strings.HasSuffix(k, "DATABASE_URL") && k != "RAILS_MAX_THREADS" && k != "DB_HOST" && k != "MYAPP_DATABASE_PASSWORD" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "RAILS_ENV="+env)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("database_yml.rb %s %s %s: %v\n%s", path, env, name, err, stderrOf(err))
+	}
+	var rails map[string]string
+	if err := json.Unmarshal(out, &rails); err != nil {
+		t.Fatalf("database_yml.rb output %q: %v", out, err)
+	}
+	got := maps.Clone(d.Params)
+	for k, v := range map[string]string{"adapter": d.Adapter, "database": d.Database, "host": d.Host, "username": d.Username, "password": d.Password, "socket": d.Socket} {
+		if v != "" {
+			got[k] = v
+		}
+	}
+	if d.Port != 0 {
+		got["port"] = strconv.Itoa(d.Port)
+	}
+	if !maps.Equal(got, rails) {
+		t.Errorf("ActiveRecord resolves\n %v\ngocable\n %v", rails, got)
 	}
 }
