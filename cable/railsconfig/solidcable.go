@@ -29,6 +29,8 @@ type SolidCable struct {
 	MessageRetention *time.Duration
 	// Autotrim, SilencePolling and UseSkipLocked are autotrim,
 	// silence_polling and use_skip_locked; nil when missing.
+	// SilencePolling changes nothing in gocable, which never logs its
+	// polling queries (the gem silences ActiveRecord's log of them).
 	Autotrim, SilencePolling, UseSkipLocked *bool
 	// TrimBatchSize is trim_batch_size; nil when missing.
 	TrimBatchSize *int
