@@ -85,11 +85,17 @@ func openSQLite(d *railsconfig.Database, appRoot string) (*sql.DB, error) {
 	if path != ":memory:" {
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
-	dsn := path
-	if len(path) < 5 || path[:5] != "file:" {
-		dsn = "file:" + path
+	// A plain path is opened as it is written (a "file:" URI would read
+	// "%" and "#" in it as URI syntax); the driver takes its parameters
+	// from after the first "?", so a path may not have one.
+	if !strings.HasPrefix(path, "file:") && strings.Contains(path, "?") {
+		return nil, fmt.Errorf("sqlite3 database path %q has a \"?\", which the driver would read as parameters", path)
 	}
-	return sql.Open("sqlite", dsn+"?"+q.Encode())
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return sql.Open("sqlite", path+sep+q.Encode())
 }
 
 // openPostgres builds a pgx configuration from the keys the pg gem takes

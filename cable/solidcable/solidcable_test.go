@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gocable/gocable/cable/railsconfig"
 	"github.com/gocable/gocable/cable/solidcable"
 )
 
@@ -349,4 +352,36 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestOpenSQLitePath: the SQLite file is the database.yml path taken
+// against the app root, written as it is, even with characters that a
+// file: URI would read otherwise.
+func TestOpenSQLitePath(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "my app %41 #1")
+	if err := os.MkdirAll(filepath.Join(root, "storage"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &railsconfig.Database{Adapter: "sqlite3", Database: "storage/production_cable.sqlite3", Params: map[string]string{}}
+	db, d, err := solidcable.Open(cfg, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := solidcable.CreateTable(ctx, db, d, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "storage", "production_cable.sqlite3")); err != nil {
+		t.Errorf("the database is not at the configured path: %v", err)
+	}
+	cfg.Database = "storage/what?.sqlite3"
+	if _, _, err := solidcable.Open(cfg, root); err == nil || !strings.Contains(err.Error(), `has a "?"`) {
+		t.Errorf("a path with ?: %v", err)
+	}
+	cfg.Adapter = "oracle_enhanced"
+	if _, _, err := solidcable.Open(cfg, root); err == nil || !strings.Contains(err.Error(), `adapter "oracle_enhanced" is not supported`) {
+		t.Errorf("unknown adapter: %v", err)
+	}
 }
