@@ -385,3 +385,49 @@ func TestOpenSQLitePath(t *testing.T) {
 		t.Errorf("unknown adapter: %v", err)
 	}
 }
+
+// TestMaxRowsPerPoll: a backlog larger than MaxRowsPerPoll is read in
+// several polls, one right after the other, in order, with one warning.
+func TestMaxRowsPerPoll(t *testing.T) {
+	tdb := newTestDB(t, solidcable.SQLite)
+	db := tdb.open(t)
+	var logs syncBuffer
+	ps := newPubSub(t, db, tdb.dialect, solidcable.Config{MaxRowsPerPoll: 10, PollingInterval: time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	box := newInbox()
+	unsub, err := ps.Subscribe(ctx, "s", box.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsub()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 35 {
+		p := fmt.Sprintf(`{"n":%d}`, i)
+		want = append(want, p)
+		if _, err := tx.ExecContext(ctx, insertText(tdb.dialect), solidcable.CreatedAt(time.Now()), []byte("s"), []byte(p), solidcable.ChannelHash("s")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got := box.waitN(t, 35, 5*time.Second)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got %q", got)
+	}
+	// Four polls of at most 10 rows, without waiting a 1s interval
+	// between them.
+	if d := time.Since(start); d > 2500*time.Millisecond { // at most one interval, then no waiting; waiting would take 3s more
+		t.Errorf("the backlog took %v: the polls after a full one waited for the interval", d)
+	}
+	if n := strings.Count(logs.String(), "MaxRowsPerPoll"); n != 1 {
+		t.Errorf("the MaxRowsPerPoll warning was logged %d times; want once:\n%s", n, logs.String())
+	}
+}
