@@ -64,6 +64,11 @@ func ExampleNew() {
 	if err := ps.Publish(ctx, "chat_1", []byte(`{"body":"hi"}`)); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(dialect, cfg.SolidCable.Interval(), <-got)
+	select {
+	case m := <-got:
+		fmt.Println(dialect, cfg.SolidCable.Interval(), m)
+	case <-ctx.Done():
+		log.Fatal("not delivered")
+	}
 	// Output: sqlite3 100ms {"body":"hi"}
 }

@@ -35,10 +35,16 @@ func (p *PubSub) listen(ctx context.Context) {
 		var err error
 		more := false
 		if !started {
-			// @last_id = last_message_id, when the Listener starts.
+			// @last_id = last_message_id, when the Listener starts,
+			// unless a Subscribe has set it already.
 			var id int64
 			if id, err = p.maxID(ctx); err == nil {
-				p.lastID.Store(id)
+				p.mu.Lock()
+				if !p.started {
+					p.lastID.Store(id)
+					p.started = true
+				}
+				p.mu.Unlock()
 				started = true
 			}
 		} else {
@@ -85,32 +91,35 @@ func (p *PubSub) listen(ctx context.Context) {
 // keeps State true and costs the same one query.
 func (p *PubSub) poll(ctx context.Context) (more bool, err error) {
 	p.mu.Lock()
-	seen := make(map[int64]bool, len(p.channels))
+	polled := make(map[int64]bool, len(p.channels))
 	hashes := make([]int64, 0, len(p.channels))
 	for _, ch := range p.channels {
-		if !seen[ch.hash] {
-			seen[ch.hash] = true
+		if !polled[ch.hash] {
+			polled[ch.hash] = true
 			hashes = append(hashes, ch.hash)
 		}
 	}
+	from := p.lastID.Load()
 	p.mu.Unlock()
 	p.polls.Add(1)
 	if len(hashes) == 0 {
 		id, err := p.maxID(ctx)
-		if err == nil && id > p.lastID.Load() {
-			p.lastID.Store(id)
+		if err == nil {
+			p.advance(max(id, from), polled)
 		}
 		return false, err
 	}
 
-	msgs, err := p.read(ctx, hashes)
+	msgs, err := p.read(ctx, hashes, from)
 	if err != nil {
 		return false, err
 	}
+	read := from
 	for _, m := range msgs {
 		p.deliver(m)
-		p.lastID.Store(m.id) // self.last_id = message.id
+		read = m.id // self.last_id = message.id
 	}
+	p.advance(read, polled)
 	if len(msgs) == p.maxRows {
 		p.mu.Lock()
 		warn := !p.rowsWarn
@@ -118,19 +127,34 @@ func (p *PubSub) poll(ctx context.Context) (more bool, err error) {
 		p.mu.Unlock()
 		if warn {
 			p.log.Warn("solidcable: a poll read MaxRowsPerPoll rows: polling again at once until caught up (logged once)",
-				"max_rows_per_poll", p.maxRows, "last_id", p.lastID.Load())
+				"max_rows_per_poll", p.maxRows, "last_id", read)
 		}
 		return true, nil
 	}
 	return false, nil
 }
 
+// advance moves lastID to read, the last id a poll read, but not past the
+// last id of a channel subscribed while it ran, whose hash it did not
+// query: that channel's rows after its last id are still to be read.
+func (p *PubSub) advance(read int64, polled map[int64]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	next := read
+	for _, ch := range p.channels {
+		if !polled[ch.hash] && ch.lastID < next {
+			next = ch.lastID
+		}
+	}
+	p.lastID.Store(next)
+}
+
 // read runs the poll query and returns its rows, the connection released
 // before anything is delivered.
-func (p *PubSub) read(ctx context.Context, hashes []int64) ([]message, error) {
+func (p *PubSub) read(ctx context.Context, hashes []int64, from int64) ([]message, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	rows, err := p.db.QueryContext(ctx, p.st.poll(hashes, p.maxRows, p.maxLen), p.lastID.Load())
+	rows, err := p.db.QueryContext(ctx, p.st.poll(hashes, p.maxRows, p.maxLen), from)
 	if err != nil {
 		return nil, err
 	}

@@ -188,14 +188,16 @@ type PubSub struct {
 
 	state atomic.Int32  // a State
 	polls atomic.Uint64 // poll queries run, failed ones included
-	// lastID is the listener's last_id: the highest id it has read. Only
-	// the listener writes it after start.
+	// lastID is the listener's last_id: the id past which the next poll
+	// reads. It never passes the last id of a channel that no poll has
+	// read for yet (see advance). Written under mu.
 	lastID atomic.Int64
 
 	mu       sync.Mutex
 	closed   bool
 	channels map[string]*channelState // by channel name (prefixed)
 	rowsWarn bool                     // the MaxRowsPerPoll warning was logged
+	started  bool                     // lastID has been set
 }
 
 // channelState is one channel that has subscribers, guarded by PubSub.mu.
@@ -470,6 +472,13 @@ func (p *PubSub) Subscribe(ctx context.Context, stream string, deliver func(payl
 	if ch == nil {
 		ch = &channelState{hash: ChannelHash(channel), lastID: last, subs: make(map[*subscriber]struct{})}
 		p.channels[channel] = ch
+		// The next poll must read this channel from its own last id,
+		// even when the listener started later or has read past it for
+		// other channels (the gem's listener would skip those rows).
+		if !p.started || p.lastID.Load() > last {
+			p.lastID.Store(last)
+			p.started = true
+		}
 	}
 	ch.subs[s] = struct{}{}
 	return p.unsubscriber(channel, s), nil

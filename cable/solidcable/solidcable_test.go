@@ -431,3 +431,45 @@ func TestMaxRowsPerPoll(t *testing.T) {
 		t.Errorf("the MaxRowsPerPoll warning was logged %d times; want once:\n%s", n, logs.String())
 	}
 }
+
+// TestFirstMessageAfterNew: a message published right after New and a
+// first Subscribe is delivered even when the listener's own first query
+// runs after the write (it must not start past the stream's last id), and
+// a stream subscribed while a poll for other streams runs gets the rows
+// that poll read past its last id.
+func TestFirstMessageAfterNew(t *testing.T) {
+	tdb := newTestDB(t, solidcable.SQLite)
+	db := tdb.open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 100 {
+		ps, err := solidcable.New(solidcable.Config{DB: db, PollingInterval: 5 * time.Millisecond, NoAutotrim: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		box := newInbox()
+		other := newInbox()
+		unsubOther, err := ps.Subscribe(ctx, fmt.Sprintf("busy_%d", i), other.deliver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ps.Publish(ctx, fmt.Sprintf("busy_%d", i), []byte(`{"busy":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		unsub, err := ps.Subscribe(ctx, fmt.Sprintf("s_%d", i), box.deliver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ps.Publish(ctx, fmt.Sprintf("busy_%d", i), []byte(`{"busy":2}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := ps.Publish(ctx, fmt.Sprintf("s_%d", i), []byte(`{"n":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		box.waitN(t, 1, 5*time.Second)
+		other.waitN(t, 2, 5*time.Second)
+		unsub()
+		unsubOther()
+		_ = ps.Close()
+	}
+}
