@@ -34,7 +34,10 @@
 // (Listener#add_channel), and a row is delivered to a stream's subscribers
 // only when its channel is the stream's channel (not just its hash) and its
 // id is past the stream's own last id (broadcast_messages). Payloads are
-// delivered verbatim.
+// delivered verbatim. Unlike the gem's listener, whose last_id can move past
+// a stream subscribed while a poll for other streams runs, the next poll
+// never starts past a new stream's own last id, so its first messages are
+// not skipped.
 //
 // Writing is what SolidCable::Message.broadcast does: one row with
 // created_at, channel, payload and channel_hash. channel and payload are
