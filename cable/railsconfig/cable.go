@@ -52,6 +52,10 @@ type Cable struct {
 	SentinelUsername string
 	SentinelPassword string
 
+	// SolidCable holds the settings of the solid_cable adapter; see
+	// SolidCable. Its fields are nil when missing.
+	SolidCable SolidCable
+
 	// Ignored lists, in file order, the keys that gocable does not use,
 	// such as reconnect_attempts or driver, for a log line; nil when none.
 	Ignored []string
@@ -194,6 +198,20 @@ func settingsFrom(m *yamlNode) (*Cable, error) {
 			if err == nil && role != "master" {
 				err = fmt.Errorf("line %d: role %q: gocable subscribes through the Sentinel master only", v.line, role)
 			}
+		case "connects_to":
+			err = s.SolidCable.readConnectsTo(v)
+		case "polling_interval":
+			s.SolidCable.PollingInterval, err = v.duration(key)
+		case "message_retention":
+			s.SolidCable.MessageRetention, err = v.duration(key)
+		case "autotrim":
+			s.SolidCable.Autotrim, err = v.boolPtr(key)
+		case "silence_polling":
+			s.SolidCable.SilencePolling, err = v.boolPtr(key)
+		case "use_skip_locked":
+			s.SolidCable.UseSkipLocked, err = v.boolPtr(key)
+		case "trim_batch_size":
+			s.SolidCable.TrimBatchSize, err = v.intPtr(key)
 		case "sentinel_username":
 			s.SentinelUsername, err = v.str(key)
 		case "sentinel_password":

@@ -1,8 +1,14 @@
-// Package railsconfig reads a Rails app's config/cable.yml as Rails reads
-// it, so that a Go server can share the app's Redis settings:
+// Package railsconfig reads a Rails app's config/cable.yml and
+// config/database.yml as Rails reads them, so that a Go server can share
+// the app's Redis or database settings:
 //
 //	c, err := railsconfig.LoadCable("config/cable.yml", "production", nil)
 //	// c.Adapter "redis", c.URL from ENV.fetch("REDIS_URL") { ... }, c.ChannelPrefix ...
+//	d, err := railsconfig.LoadDatabase("config/database.yml", "production", "cable", nil)
+//	// d.Adapter "sqlite3", d.Path(appRoot), or CABLE_DATABASE_URL's settings ...
+//
+// database.yml is read with the same ERB and YAML rules as cable.yml, then
+// as ActiveRecord::DatabaseConfigurations reads it: see LoadDatabase.
 //
 // Reading follows ActiveSupport::ConfigurationFile
 // (activesupport/lib/active_support/configuration_file.rb) and

@@ -39,6 +39,8 @@ type pubsubConfig struct {
 	sentinels      string
 	sentinelMaster string
 	postgresURL    string // pubsub_postgres.go
+	appRoot        string // --app-root, for solid_cable
+	railsEnv       string // the environment resolve chose
 
 	fs *flag.FlagSet // to tell the flags given on the command line
 
@@ -62,6 +64,7 @@ func (c *pubsubConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.sentinelMaster, "redis-master", "",
 		"Sentinel master `name` (env REDIS_SENTINEL_MASTER; default: cable.yml name, else the host of the Redis URL, as redis-rb reads it)")
 	c.registerPostgres(fs)
+	c.registerSolidCable(fs)
 }
 
 // pubsub builds the pub/sub the flags describe. ps is nil when gocable should
@@ -91,6 +94,9 @@ func (c *pubsubConfig) pubsub(logger *slog.Logger) (ps cable.PubSub, state func(
 	if s == nil {
 		logger.Info("gocable: in-process pub/sub: broadcasts reach this process only", "source", source)
 		return nil, func() string { return "memory" }, func() error { return nil }, nil
+	}
+	if s.Adapter == "solid_cable" {
+		return c.solidCable(s, source, logger)
 	}
 	opts, err := clientOptions(s, os.Getpid())
 	if err != nil {
@@ -165,11 +171,14 @@ func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, warning *
 			return nil, "", nil, err
 		}
 		source = fmt.Sprintf("%s (%s)", c.cableConfig, railsEnv)
+		c.railsEnv = railsEnv
 		if given["postgres-url"] || s.Adapter == "postgresql" {
 			return c.postgresSettings(s, source, given, lookup)
 		}
 		switch s.Adapter {
 		case "redis":
+		case "solid_cable":
+			return s, source, nil, c.solidCableOverrides(s, given, lookup)
 		case "async", "inline", "test":
 			// In-process adapters (actioncable/lib/action_cable/
 			// subscription_adapter/{async,inline,test}.rb), unless a
@@ -187,7 +196,7 @@ func (c *pubsubConfig) resolve() (s *railsconfig.Cable, source string, warning *
 			}
 			s.Adapter = "redis"
 		default:
-			return nil, "", nil, fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis and postgresql adapters only (solid_cable is not implemented)", source, s.Adapter)
+			return nil, "", nil, fmt.Errorf("%s: adapter %q is not supported: gocable interoperates with Rails through the redis, postgresql and solid_cable adapters only", source, s.Adapter)
 		}
 	} else {
 		s = &railsconfig.Cable{Adapter: "redis"}

@@ -191,7 +191,7 @@ func TestPubsubResolveErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"solid_cable", []string{"--cable-config", solid, "--env=production"}, `adapter "solid_cable" is not supported`},
+		{"solid_cable without database.yml", []string{"--cable-config", solid, "--env=production"}, `adapter solid_cable (set --app-root to the Rails app's directory): railsconfig: `},
 		{"postgresql without a database", []string{"--cable-config", writeFile(t, "cable.yml", "production:\n  adapter: postgresql\n"), "--env=production"}, "the postgresql adapter needs a database"},
 		{"missing file", []string{"--cable-config", "/nonexistent/cable.yml"}, "no such file"},
 		{"missing environment", []string{"--cable-config", solid, "--env=staging"}, `no "staging" environment`},
