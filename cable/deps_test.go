@@ -39,7 +39,7 @@ func TestDependencies(t *testing.T) {
 		{"github.com/jackc/", "PostgreSQL is cable/pgpubsub's, for the programs that use it"},
 		{"github.com/gocable/gocable/cable/pgpubsub", "cable must not import its PostgreSQL adapter"},
 		{"modernc.org/sqlite", "database drivers are cable/solidcable's, for the programs that use it"},
-				{"github.com/go-sql-driver/mysql", "database drivers are cable/solidcable's, for the programs that use it"},
+		{"github.com/go-sql-driver/mysql", "database drivers are cable/solidcable's, for the programs that use it"},
 		{"github.com/gocable/gocable/cable/solidcable", "cable must not import its Solid Cable adapter"},
 	}
 	for _, f := range forbidden {
