@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -353,6 +354,47 @@ func (d *Database) mergeURL(raw, from string) error {
 	}
 	d.URLSource = from
 	return nil
+}
+
+// PostgresURL renders a postgresql configuration as a libpq URL from the
+// keys the pg gem takes (host, or a socket directory; port, username,
+// password, database, sslmode and the like; schema_search_path as
+// search_path), with a 5-second connect_timeout unless one is given.
+func (d *Database) PostgresURL() string {
+	u := url.URL{Scheme: "postgres", Path: "/" + d.Database}
+	q := url.Values{}
+	switch {
+	case d.Host != "" && d.Host[0] == '/':
+		q.Set("host", d.Host) // a socket directory
+	case d.Host != "":
+		u.Host = d.Host
+	}
+	if d.Port != 0 {
+		if u.Host == "" {
+			q.Set("port", strconv.Itoa(d.Port))
+		} else {
+			u.Host = net.JoinHostPort(d.Host, strconv.Itoa(d.Port))
+		}
+	}
+	if d.Username != "" {
+		u.User = url.UserPassword(d.Username, d.Password)
+		if d.Password == "" {
+			u.User = url.User(d.Username)
+		}
+	}
+	for _, k := range []string{"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name"} {
+		if v := d.Params[k]; v != "" {
+			q.Set(k, v)
+		}
+	}
+	if q.Get("connect_timeout") == "" {
+		q.Set("connect_timeout", "5")
+	}
+	if sp := d.Params["schema_search_path"]; sp != "" {
+		q.Set("search_path", sp)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Path returns the SQLite database file of d: Database itself when it is

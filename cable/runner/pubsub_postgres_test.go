@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,22 @@ func TestPostgresResolve(t *testing.T) {
 	pgURLYML := writeFile(t, "cable.yml", "production:\n  adapter: postgresql\n  url: postgres://db.example/app\n")
 	redisYML := writeFile(t, "cable.yml", "production:\n  adapter: redis\n  url: redis://r:6379\n")
 	asyncYML := writeFile(t, "cable.yml", "production:\n  adapter: async\n")
+	// An app whose cable.yml names no url: Rails' adapter takes Active
+	// Record's primary database from config/database.yml.
+	app := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(app, "config"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	appYML := filepath.Join(app, "config", "cable.yml")
+	for name, content := range map[string]string{
+		"cable.yml": "production:\n  adapter: postgresql\n",
+		"database.yml": "default: &default\n  adapter: postgresql\n  username: app\n" +
+			"production:\n  <<: *default\n  host: db.internal\n  port: 5433\n  database: app_production\n",
+	} {
+		if err := os.WriteFile(filepath.Join(app, "config", name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name       string
 		args       []string
@@ -54,6 +71,10 @@ func TestPostgresResolve(t *testing.T) {
 			nil, "postgres://flag/app", "(nil)"},
 		{"flag alone", []string{"--postgres-url", "postgres://flag/app"},
 			envMap{"CABLE_CHANNEL_PREFIX": "e", "REDIS_URL": "redis://ignored"}, "postgres://flag/app", "e"},
+		{"config/database.yml's primary", []string{"--cable-config", appYML, "--env", "production"},
+			envMap{"GOCABLE_POSTGRES_URL": "postgres://gocable-env/app"}, "postgres://app@db.internal:5433/app_production?connect_timeout=5", "(nil)"},
+		{"DATABASE_URL merged into database.yml's primary", []string{"--cable-config", appYML, "--env", "production"},
+			envMap{"DATABASE_URL": "postgres://env-host/env_db"}, "postgres://app@env-host:5433/env_db?connect_timeout=5", "(nil)"}, // the port stays: Rails merges the URL over the keys
 		{"environment alone", nil,
 			envMap{"GOCABLE_POSTGRES_URL": "postgres://gocable-env/app"}, "postgres://gocable-env/app", "(nil)"},
 	}

@@ -18,6 +18,19 @@ func (c *pubsubConfig) registerSolidCable(fs *flag.FlagSet) {
 		"the Rails app's root `directory`, for adapter solid_cable: its config/database.yml names the cable database, and SQLite paths are relative to it (default: the parent of --cable-config's directory)")
 }
 
+// appRootDir is the Rails app's root: --app-root, else the parent of
+// --cable-config's directory (config/cable.yml's app).
+func (c *pubsubConfig) appRootDir() (string, error) {
+	if c.appRoot != "" {
+		return c.appRoot, nil
+	}
+	abs, err := filepath.Abs(c.cableConfig)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Dir(filepath.Dir(abs)), nil
+}
+
 // solidCableOverrides applies --channel-prefix and CABLE_CHANNEL_PREFIX to
 // a solid_cable configuration, as resolve does for Redis.
 func (c *pubsubConfig) solidCableOverrides(s *railsconfig.Cable, given map[string]bool, lookup func(string) (string, bool)) error {
@@ -40,13 +53,9 @@ func (c *pubsubConfig) solidCableOverrides(s *railsconfig.Cable, given map[strin
 // environment, with Rails' URL overrides from the environment
 // (CABLE_DATABASE_URL, DATABASE_URL for primary).
 func (c *pubsubConfig) solidCable(s *railsconfig.Cable, source string, logger *slog.Logger) (cable.PubSub, func() string, func() error, error) {
-	root := c.appRoot
-	if root == "" {
-		abs, err := filepath.Abs(c.cableConfig)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
-		}
-		root = filepath.Dir(filepath.Dir(abs)) // config/cable.yml's app
+	root, err := c.appRootDir()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", source, err)
 	}
 	dbFile := filepath.Join(root, "config", "database.yml")
 	sc := s.SolidCable

@@ -98,43 +98,10 @@ func openSQLite(d *railsconfig.Database, appRoot string) (*sql.DB, error) {
 	return sql.Open("sqlite", path+sep+q.Encode())
 }
 
-// openPostgres builds a pgx configuration from the keys the pg gem takes
-// (host, port, username, password, database, sslmode and the like).
+// openPostgres opens the database at d's PostgreSQL URL
+// (railsconfig.Database.PostgresURL).
 func openPostgres(d *railsconfig.Database) (*sql.DB, error) {
-	u := url.URL{Scheme: "postgres", Path: "/" + d.Database}
-	q := url.Values{}
-	switch {
-	case d.Host != "" && d.Host[0] == '/':
-		q.Set("host", d.Host) // a socket directory
-	case d.Host != "":
-		u.Host = d.Host
-	}
-	if d.Port != 0 {
-		if u.Host == "" {
-			q.Set("port", strconv.Itoa(d.Port))
-		} else {
-			u.Host = net.JoinHostPort(d.Host, strconv.Itoa(d.Port))
-		}
-	}
-	if d.Username != "" {
-		u.User = url.UserPassword(d.Username, d.Password)
-		if d.Password == "" {
-			u.User = url.User(d.Username)
-		}
-	}
-	for _, k := range []string{"sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "application_name"} {
-		if v := d.Params[k]; v != "" {
-			q.Set(k, v)
-		}
-	}
-	if q.Get("connect_timeout") == "" {
-		q.Set("connect_timeout", "5")
-	}
-	if sp := d.Params["schema_search_path"]; sp != "" {
-		q.Set("search_path", sp)
-	}
-	u.RawQuery = q.Encode()
-	cfg, err := pgx.ParseConfig(u.String())
+	cfg, err := pgx.ParseConfig(d.PostgresURL())
 	if err != nil {
 		return nil, fmt.Errorf("postgresql settings: %v", err)
 	}
