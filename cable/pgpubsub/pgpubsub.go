@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gocable/gocable/cable/internal/pubsubkit"
+
 	"github.com/gocable/gocable/cable"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,41 +49,10 @@ var (
 	ErrInvalidStream = errors.New("pgpubsub: invalid channel name")
 )
 
-// opError is the error of a PubSub operation on a channel: its message reads
-// `pgpubsub: <op> "<channel>": <kind>: <err>`, and it wraps both kind (a
-// sentinel such as ErrUnavailable, or nil) and err.
-type opError struct {
-	op, channel string
-	kind, err   error
-}
-
-func (e *opError) Error() string {
-	var b strings.Builder
-	b.WriteString("pgpubsub: ")
-	b.WriteString(e.op)
-	b.WriteString(" ")
-	b.WriteString(strconv.Quote(e.channel))
-	if e.kind != nil {
-		b.WriteString(": ")
-		b.WriteString(strings.TrimPrefix(e.kind.Error(), "pgpubsub: "))
-	}
-	if e.err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.err.Error())
-	}
-	return b.String()
-}
-
-func (e *opError) Unwrap() []error {
-	var errs []error
-	if e.kind != nil {
-		errs = append(errs, e.kind)
-	}
-	if e.err != nil {
-		errs = append(errs, e.err)
-	}
-	return errs
-}
+// opError is the error of a PubSub operation on a channel: its message
+// reads `pgpubsub: <op> "<channel>": <kind>: <err>`, and it wraps both
+// kind (a sentinel such as ErrUnavailable, or nil) and err.
+type opError = pubsubkit.OpError
 
 // Config configures a PubSub. The zero value is a valid configuration: no
 // channel prefix, slog.Default, Rails 6.1–8.1 channel naming, and the
@@ -136,35 +107,20 @@ type Config struct {
 
 // State is the state of a PubSub's listener connection, as returned by
 // PubSub.State. Its zero value is StateConnecting.
-type State int32
+type State = pubsubkit.State
 
 const (
 	// StateConnecting means the first connection has not been made yet.
-	StateConnecting State = iota
+	StateConnecting = pubsubkit.Connecting
 	// StateUp means the listener connection is established and LISTENs on
 	// every channel in use.
-	StateUp
+	StateUp = pubsubkit.Up
 	// StateDown means the connection was lost or could not be made; it is
 	// being retried with backoff.
-	StateDown
+	StateDown = pubsubkit.Down
 	// StateClosed means Close was called.
-	StateClosed
+	StateClosed = pubsubkit.Closed
 )
-
-// String returns "connecting", "up", "down" or "closed".
-func (s State) String() string {
-	switch s {
-	case StateConnecting:
-		return "connecting"
-	case StateUp:
-		return "up"
-	case StateDown:
-		return "down"
-	case StateClosed:
-		return "closed"
-	}
-	return fmt.Sprintf("State(%d)", int32(s))
-}
 
 // PubSub is a cable.PubSub over PostgreSQL LISTEN and NOTIFY,
 // wire-compatible with Rails' postgresql subscription adapter; the package
@@ -355,26 +311,26 @@ func (p *PubSub) Healthy() bool {
 func (p *PubSub) Publish(ctx context.Context, stream string, payload []byte) error {
 	name, err := p.wireName(stream)
 	if err != nil {
-		return &opError{op: "publish", channel: name, kind: err}
+		return &opError{Pkg: "pgpubsub", Op: "publish", Channel: name, Kind: err}
 	}
 	if len(payload) > MaxPayload {
-		return &opError{op: "publish", channel: name, kind: ErrPayloadTooLarge,
-			err: fmt.Errorf("%d bytes, PostgreSQL's NOTIFY takes at most %d", len(payload), MaxPayload)}
+		return &opError{Pkg: "pgpubsub", Op: "publish", Channel: name, Kind: ErrPayloadTooLarge,
+			Err: fmt.Errorf("%d bytes, PostgreSQL's NOTIFY takes at most %d", len(payload), MaxPayload)}
 	}
 	if p.isClosed() {
-		return &opError{op: "publish", channel: name, kind: ErrClosed}
+		return &opError{Pkg: "pgpubsub", Op: "publish", Channel: name, Kind: ErrClosed}
 	}
 	if p.State() == StateDown {
 		// Fail at once rather than wait out a dial to a server that is
 		// known to be down, as redispubsub does.
-		return &opError{op: "publish", channel: name, kind: ErrUnavailable}
+		return &opError{Pkg: "pgpubsub", Op: "publish", Channel: name, Kind: ErrUnavailable}
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.queryTimeout)
 	defer cancel()
 	if _, err := p.pool.Exec(ctx, "SELECT pg_notify($1, $2)", name, string(payload)); err != nil {
-		e := &opError{op: "publish", channel: name, err: err}
+		e := &opError{Pkg: "pgpubsub", Op: "publish", Channel: name, Err: err}
 		if p.State() != StateUp {
-			e.kind = ErrUnavailable
+			e.Kind = ErrUnavailable
 		}
 		return e
 	}
@@ -395,16 +351,16 @@ func (p *PubSub) Publish(ctx context.Context, stream string, payload []byte) err
 func (p *PubSub) Subscribe(ctx context.Context, stream string, deliver func(payload []byte)) (func(), error) {
 	name, err := p.wireName(stream)
 	if err != nil {
-		return nil, &opError{op: "subscribe", channel: name, kind: err}
+		return nil, &opError{Pkg: "pgpubsub", Op: "subscribe", Channel: name, Kind: err}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, &opError{op: "subscribe", channel: name, err: err}
+		return nil, &opError{Pkg: "pgpubsub", Op: "subscribe", Channel: name, Err: err}
 	}
 	s := &subscriber{deliver: deliver}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, &opError{op: "subscribe", channel: name, kind: ErrClosed}
+		return nil, &opError{Pkg: "pgpubsub", Op: "subscribe", Channel: name, Kind: ErrClosed}
 	}
 	ch := p.channels[name]
 	if ch == nil {
@@ -424,14 +380,14 @@ func (p *PubSub) Subscribe(ctx context.Context, stream string, deliver func(payl
 		return unsubscribe, nil
 	case <-ctx.Done():
 		unsubscribe()
-		e := &opError{op: "subscribe", channel: name, err: ctx.Err()}
+		e := &opError{Pkg: "pgpubsub", Op: "subscribe", Channel: name, Err: ctx.Err()}
 		if p.State() != StateUp {
-			e.kind = ErrUnavailable
+			e.Kind = ErrUnavailable
 		}
 		return nil, e
 	case <-p.done:
 		unsubscribe()
-		return nil, &opError{op: "subscribe", channel: name, kind: ErrClosed}
+		return nil, &opError{Pkg: "pgpubsub", Op: "subscribe", Channel: name, Kind: ErrClosed}
 	}
 }
 

@@ -3,13 +3,12 @@ package redispubsub
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gocable/gocable/cable/internal/pubsubkit"
 
 	"github.com/gocable/gocable/cable"
 	"github.com/redis/go-redis/v9"
@@ -26,41 +25,10 @@ var (
 	ErrUnavailable = errors.New("redispubsub: redis unavailable")
 )
 
-// opError is the error of a PubSub operation on a channel: its
-// message reads `redispubsub: <op> "<channel>": <kind>: <err>`, and it wraps
-// both kind (a sentinel such as ErrUnavailable, or nil) and err.
-type opError struct {
-	op, channel string
-	kind, err   error
-}
-
-func (e *opError) Error() string {
-	var b strings.Builder
-	b.WriteString("redispubsub: ")
-	b.WriteString(e.op)
-	b.WriteString(" ")
-	b.WriteString(strconv.Quote(e.channel))
-	if e.kind != nil {
-		b.WriteString(": ")
-		b.WriteString(strings.TrimPrefix(e.kind.Error(), "redispubsub: "))
-	}
-	if e.err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.err.Error())
-	}
-	return b.String()
-}
-
-func (e *opError) Unwrap() []error {
-	var errs []error
-	if e.kind != nil {
-		errs = append(errs, e.kind)
-	}
-	if e.err != nil {
-		errs = append(errs, e.err)
-	}
-	return errs
-}
+// opError is the error of a PubSub operation on a channel: its message
+// reads `redispubsub: <op> "<channel>": <kind>: <err>`, and it wraps both
+// kind (a sentinel such as ErrUnavailable, or nil) and err.
+type opError = pubsubkit.OpError
 
 // Config configures a PubSub. The zero value is a valid configuration: no
 // channel prefix, slog.Default, and the backoff and health check defaults
@@ -96,35 +64,20 @@ type Config struct {
 
 // State is the state of a PubSub's subscriber connection, as returned by
 // PubSub.State. Its zero value is StateConnecting.
-type State int32
+type State = pubsubkit.State
 
 const (
 	// StateConnecting means the first connection has not been made yet.
-	StateConnecting State = iota
+	StateConnecting = pubsubkit.Connecting
 	// StateUp means the subscriber connection is established and every
 	// stream in use has been subscribed on it.
-	StateUp
+	StateUp = pubsubkit.Up
 	// StateDown means the connection was lost or could not be made; it is
 	// being retried with backoff.
-	StateDown
+	StateDown = pubsubkit.Down
 	// StateClosed means Close was called.
-	StateClosed
+	StateClosed = pubsubkit.Closed
 )
-
-// String returns "connecting", "up", "down" or "closed".
-func (s State) String() string {
-	switch s {
-	case StateConnecting:
-		return "connecting"
-	case StateUp:
-		return "up"
-	case StateDown:
-		return "down"
-	case StateClosed:
-		return "closed"
-	}
-	return fmt.Sprintf("State(%d)", int32(s))
-}
 
 // PubSub is a cable.PubSub over Redis PUBLISH and SUBSCRIBE, wire-compatible
 // with Rails' redis subscription adapter
@@ -330,18 +283,18 @@ func (r *PubSub) Healthy() bool {
 func (r *PubSub) Publish(ctx context.Context, stream string, payload []byte) error {
 	channel := r.Channel(stream)
 	if r.isClosed() {
-		return &opError{op: "publish", channel: channel, kind: ErrClosed}
+		return &opError{Pkg: "redispubsub", Op: "publish", Channel: channel, Kind: ErrClosed}
 	}
 	if r.State() == StateDown {
 		// Fail at once, as Rails' broadcast raises at once: waiting out
 		// go-redis's dial retries would hold the calling connection's
 		// commands for seconds and publish them late, after the outage.
-		return &opError{op: "publish", channel: channel, kind: ErrUnavailable}
+		return &opError{Pkg: "redispubsub", Op: "publish", Channel: channel, Kind: ErrUnavailable}
 	}
 	if err := r.client.Publish(ctx, channel, payload).Err(); err != nil {
-		e := &opError{op: "publish", channel: channel, err: err}
+		e := &opError{Pkg: "redispubsub", Op: "publish", Channel: channel, Err: err}
 		if r.State() != StateUp {
-			e.kind = ErrUnavailable
+			e.Kind = ErrUnavailable
 		}
 		return e
 	}
@@ -361,17 +314,17 @@ func (r *PubSub) Publish(ctx context.Context, stream string, payload []byte) err
 func (r *PubSub) Subscribe(ctx context.Context, stream string, deliver func(payload []byte)) (func(), error) {
 	channel := r.Channel(stream)
 	if err := ctx.Err(); err != nil {
-		return nil, &opError{op: "subscribe", channel: channel, err: err}
+		return nil, &opError{Pkg: "redispubsub", Op: "subscribe", Channel: channel, Err: err}
 	}
 	if err := r.lockCmd(ctx); err != nil {
-		return nil, &opError{op: "subscribe", channel: channel, err: err}
+		return nil, &opError{Pkg: "redispubsub", Op: "subscribe", Channel: channel, Err: err}
 	}
 	s := &subscriber{deliver: deliver}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		r.unlockCmd()
-		return nil, &opError{op: "subscribe", channel: channel, kind: ErrClosed}
+		return nil, &opError{Pkg: "redispubsub", Op: "subscribe", Channel: channel, Kind: ErrClosed}
 	}
 	ch := r.channels[channel]
 	if ch == nil {
@@ -415,19 +368,19 @@ func (r *PubSub) Subscribe(ctx context.Context, stream string, deliver func(payl
 	case <-ready.done:
 		if ready.err != nil {
 			unsubscribe()
-			return nil, &opError{op: "subscribe", channel: channel, err: ready.err}
+			return nil, &opError{Pkg: "redispubsub", Op: "subscribe", Channel: channel, Err: ready.err}
 		}
 		return unsubscribe, nil
 	case <-ctx.Done():
 		unsubscribe()
-		e := &opError{op: "subscribe", channel: channel, err: ctx.Err()}
+		e := &opError{Pkg: "redispubsub", Op: "subscribe", Channel: channel, Err: ctx.Err()}
 		if r.State() != StateUp {
-			e.kind = ErrUnavailable
+			e.Kind = ErrUnavailable
 		}
 		return nil, e
 	case <-r.done:
 		unsubscribe()
-		return nil, &opError{op: "subscribe", channel: channel, kind: ErrClosed}
+		return nil, &opError{Pkg: "redispubsub", Op: "subscribe", Channel: channel, Kind: ErrClosed}
 	}
 }
 

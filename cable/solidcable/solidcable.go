@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gocable/gocable/cable/internal/pubsubkit"
 
 	"github.com/gocable/gocable/cable"
 )
@@ -30,35 +30,10 @@ var (
 	ErrTooLarge = errors.New("solidcable: payload too large")
 )
 
-// opError is the error of an operation on a channel: its message reads
-// `solidcable: <op> "<channel>": <kind>: <err>`.
-type opError struct {
-	op, channel string
-	kind, err   error
-}
-
-func (e *opError) Error() string {
-	var b strings.Builder
-	b.WriteString("solidcable: " + e.op + " " + strconv.Quote(e.channel))
-	if e.kind != nil {
-		b.WriteString(": " + strings.TrimPrefix(e.kind.Error(), "solidcable: "))
-	}
-	if e.err != nil {
-		b.WriteString(": " + e.err.Error())
-	}
-	return b.String()
-}
-
-func (e *opError) Unwrap() []error {
-	var errs []error
-	if e.kind != nil {
-		errs = append(errs, e.kind)
-	}
-	if e.err != nil {
-		errs = append(errs, e.err)
-	}
-	return errs
-}
+// opError is the error of a PubSub operation on a channel: its message
+// reads `solidcable: <op> "<channel>": <kind>: <err>`, and it wraps both
+// kind (a sentinel such as ErrUnavailable, or nil) and err.
+type opError = pubsubkit.OpError
 
 // Config configures a PubSub. DB is required; every other field's zero
 // value means the default given with it, the gem's where it has one.
@@ -123,33 +98,18 @@ type Config struct {
 
 // State is the state of a PubSub's listener, as returned by PubSub.State.
 // Its zero value is StateConnecting.
-type State int32
+type State = pubsubkit.State
 
 const (
 	// StateConnecting means the first query has not succeeded yet.
-	StateConnecting State = iota
+	StateConnecting = pubsubkit.Connecting
 	// StateUp means the last poll succeeded.
-	StateUp
+	StateUp = pubsubkit.Up
 	// StateDown means the last query failed; it is retried with backoff.
-	StateDown
+	StateDown = pubsubkit.Down
 	// StateClosed means Close was called.
-	StateClosed
+	StateClosed = pubsubkit.Closed
 )
-
-// String returns "connecting", "up", "down" or "closed".
-func (s State) String() string {
-	switch s {
-	case StateConnecting:
-		return "connecting"
-	case StateUp:
-		return "up"
-	case StateDown:
-		return "down"
-	case StateClosed:
-		return "closed"
-	}
-	return fmt.Sprintf("State(%d)", int32(s))
-}
 
 // PubSub is a cable.PubSub over Solid Cable's messages table, compatible
 // with rails/solid_cable's adapter
@@ -323,28 +283,28 @@ func (p *PubSub) Polls() uint64 { return p.polls.Load() }
 func (p *PubSub) Publish(ctx context.Context, stream string, payload []byte) error {
 	channel := p.Channel(stream)
 	if p.isClosed() {
-		return &opError{op: "publish", channel: channel, kind: ErrClosed}
+		return &opError{Pkg: "solidcable", Op: "publish", Channel: channel, Kind: ErrClosed}
 	}
 	if len(payload) > p.maxLen {
-		return &opError{op: "publish", channel: channel, kind: ErrTooLarge,
-			err: fmt.Errorf("%d bytes, more than MaxPayload %d", len(payload), p.maxLen)}
+		return &opError{Pkg: "solidcable", Op: "publish", Channel: channel, Kind: ErrTooLarge,
+			Err: fmt.Errorf("%d bytes, more than MaxPayload %d", len(payload), p.maxLen)}
 	}
 	if len(channel) > 1024 {
-		return &opError{op: "publish", channel: channel[:64] + "...", err: fmt.Errorf("channel name of %d bytes, more than the 1024 of the channel column", len(channel))}
+		return &opError{Pkg: "solidcable", Op: "publish", Channel: channel[:64] + "...", Err: fmt.Errorf("channel name of %d bytes, more than the 1024 of the channel column", len(channel))}
 	}
 	if p.State() == StateDown {
 		// Fail at once, as redispubsub does: waiting out QueryTimeout
 		// would hold the calling connection's commands and write late.
 		// The listener's retries tell when the database is back.
-		return &opError{op: "publish", channel: channel, kind: ErrUnavailable}
+		return &opError{Pkg: "solidcable", Op: "publish", Channel: channel, Kind: ErrUnavailable}
 	}
 	qctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	_, err := p.db.ExecContext(qctx, p.st.insert, CreatedAt(time.Now()), []byte(channel), payload, ChannelHash(channel))
 	if err != nil {
-		e := &opError{op: "publish", channel: channel, err: err}
+		e := &opError{Pkg: "solidcable", Op: "publish", Channel: channel, Err: err}
 		if p.State() != StateUp {
-			e.kind = ErrUnavailable
+			e.Kind = ErrUnavailable
 		}
 		return e
 	}
@@ -427,7 +387,7 @@ func (p *PubSub) Subscribe(ctx context.Context, stream string, deliver func(payl
 	channel := p.Channel(stream)
 	s := &subscriber{deliver: deliver}
 	fail := func(kind, err error) (func(), error) {
-		return nil, &opError{op: "subscribe", channel: channel, kind: kind, err: err}
+		return nil, &opError{Pkg: "solidcable", Op: "subscribe", Channel: channel, Kind: kind, Err: err}
 	}
 	if len(channel) > 1024 {
 		return fail(nil, fmt.Errorf("channel name of %d bytes, more than the 1024 of the channel column", len(channel)))
