@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,7 +44,10 @@ func TestClientPingFlood(t *testing.T) {
 			defer wg.Done()
 			for {
 				if _, _, err := ws.ReadMessage(); err != nil {
-					if websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+					// The server sends close 1008 and closes; a ping of
+					// ours still unread there makes its kernel answer
+					// with a reset, which can overtake the close frame.
+					if websocket.IsCloseError(err, websocket.ClosePolicyViolation) || errors.Is(err, syscall.ECONNRESET) {
 						closed1008.Add(1)
 					}
 					return
@@ -90,7 +94,7 @@ func TestClientPingFlood(t *testing.T) {
 		t.Errorf("echo p99 %v with %d ping floods; want < 100ms", p99, flooders)
 	}
 	if got := closed1008.Load(); got != flooders {
-		t.Errorf("%d of %d flooders closed with 1008", got, flooders)
+		t.Errorf("%d of %d flooders closed with 1008 (or reset right after it)", got, flooders)
 	}
 	if got := ts.Stats().LimitHits.ClientPings; got != flooders {
 		t.Errorf("LimitHits.ClientPings = %d; want %d", got, flooders)
